@@ -1,0 +1,126 @@
+"""The dataset registry and the data folder setting.
+
+Datasets are created by name with :func:`load_dataset`. The ``.npz`` datasets
+(:data:`NPZ_DATASETS`) are read from one folder, given by ``root=`` or else by
+the ``DASSGNN_DATA`` environment variable (see :func:`data_dir`). The shipped
+sets of :mod:`dassgnn.data.shipped` need no folder.
+
+Register a new dataset with a factory that takes ``root`` (and may ignore it)::
+
+    @DATASETS.register("my_set")
+    def load_my_set(root=None):
+        return from_npz(data_dir(root) / "my_set.npz")
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from dassgnn.data.dataset import DatasetSplits
+from dassgnn.data.loaders import from_npz
+from dassgnn.registry import Registry
+
+#: The environment variable that names the data folder.
+DATA_ENV: str = "DASSGNN_DATA"
+
+#: Datasets read from ``<data_dir>/<name>.npz``.
+NPZ_DATASETS: tuple[str, ...] = (
+    "cifar10",
+    "fashion_mnist",
+    "usps",
+    "omniglot_small1",
+    "omniglot_small2",
+)
+
+#: Registry of dataset factories ``(root=None, **kwargs) -> DatasetSplits``.
+DATASETS: Registry[DatasetSplits] = Registry("dataset")
+
+
+def data_dir(root: str | os.PathLike[str] | None = None) -> Path:
+    """Returns the folder that holds the ``.npz`` datasets.
+
+    ``root`` wins; otherwise the ``DASSGNN_DATA`` environment variable is used.
+    This is the only setting that locates the data.
+
+    Args:
+        root (str or PathLike, optional): The folder.
+
+    Returns:
+        pathlib.Path: The folder.
+
+    Raises:
+        ValueError: If neither ``root`` nor ``DASSGNN_DATA`` is set.
+        FileNotFoundError: If the folder does not exist.
+    """
+    if root is not None:
+        path, origin = Path(root).expanduser(), "root"
+    else:
+        env = os.environ.get(DATA_ENV, "")
+        if not env:
+            raise ValueError(
+                f"no data folder: set the {DATA_ENV} environment variable to the folder that "
+                "holds the dataset .npz files, or pass root=..."
+            )
+        path, origin = Path(env).expanduser(), DATA_ENV
+    if not path.is_dir():
+        raise FileNotFoundError(f"data folder {str(path)!r} (from {origin}) does not exist")
+    return path
+
+
+def load_dataset(
+    name: str, root: str | os.PathLike[str] | None = None, **kwargs: Any
+) -> DatasetSplits:
+    """Loads a registered dataset by name.
+
+    Args:
+        name (str): A name from :func:`list_datasets`.
+        root (str or PathLike, optional): The data folder for file-backed
+            datasets (see :func:`data_dir`); ignored by the shipped sets.
+        **kwargs: Passed to the dataset's factory (e.g. ``seed`` for the
+            shipped sets).
+
+    Returns:
+        DatasetSplits: The train and test images.
+
+    Raises:
+        KeyError: If ``name`` is not registered; the message lists the names.
+        ValueError: If a file-backed dataset has no data folder.
+        FileNotFoundError: If its file is missing.
+    """
+    return DATASETS.create(name, root=root, **kwargs)
+
+
+def list_datasets(pattern: str | None = None) -> list[str]:
+    """Lists the registered dataset names.
+
+    Args:
+        pattern (str, optional): A glob pattern to filter the names.
+
+    Returns:
+        list[str]: The sorted names.
+    """
+    return DATASETS.list(pattern)
+
+
+def _npz_factory(name: str) -> Callable[..., DatasetSplits]:
+    def load(root: str | os.PathLike[str] | None = None) -> DatasetSplits:
+        return from_npz(data_dir(root) / f"{name}.npz", name=name)
+
+    load.__name__ = f"load_{name}"
+    load.__doc__ = f"""Loads ``{name}`` from ``<data_dir(root)>/{name}.npz``.
+
+    Args:
+        root (str or PathLike, optional): The data folder (see :func:`data_dir`).
+
+    Returns:
+        DatasetSplits: The train and test images.
+    """
+    return load
+
+
+for _name in NPZ_DATASETS:
+    DATASETS.register(_name)(_npz_factory(_name))
+del _name

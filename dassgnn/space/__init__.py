@@ -1,0 +1,47 @@
+"""Search spaces, their architectures as graphs, and parameter remapping."""
+
+from dassgnn.space.arch import WIDTH_DENOMINATOR, Arch
+from dassgnn.space.base import (
+    SPACES,
+    SearchSpace,
+    create_space,
+    list_spaces,
+    register_space,
+    space_from_dict,
+)
+from dassgnn.space.graph import (
+    EDGE_TYPES,
+    NODE_FEATURES,
+    NUM_NODE_FEATURES,
+    OPS,
+    resnet_to_graph,
+    resnet_to_networkx,
+)
+from dassgnn.space.modules import BasicBlock, ChannelShortcut, ResNet
+from dassgnn.space.remap import REMAP_STRATEGIES, list_remap_strategies, remap, remap_state_dict
+from dassgnn.space.resnet import ResNetSpace
+
+__all__ = [
+    "EDGE_TYPES",
+    "NODE_FEATURES",
+    "NUM_NODE_FEATURES",
+    "OPS",
+    "REMAP_STRATEGIES",
+    "SPACES",
+    "WIDTH_DENOMINATOR",
+    "Arch",
+    "BasicBlock",
+    "ChannelShortcut",
+    "ResNet",
+    "ResNetSpace",
+    "SearchSpace",
+    "create_space",
+    "list_remap_strategies",
+    "list_spaces",
+    "register_space",
+    "remap",
+    "remap_state_dict",
+    "resnet_to_graph",
+    "resnet_to_networkx",
+    "space_from_dict",
+]
