@@ -29,11 +29,14 @@ def test_defaults_and_teacher():
     assert space.teacher == Arch((3, 3, 3), ((16,) * 3,) * 3)
     assert space.width_multipliers[0] == 0.5 and space.width_multipliers[-1] == 1.0
     assert len(space.width_multipliers) == 9
-    assert repr(space) == "ResNetSpace(widths=(16, 32, 64), depths=(3, 3, 3), strides=(1, 2, 2))"
+    assert repr(space) == "ResNetSpace(widths=(8, 16, 32), depths=(3, 3, 3), strides=(1, 2, 2))"
     model = space.build(space.teacher, num_classes=10)
-    # CIFAR ResNet-20 layout: 0.27 M parameters, 41 M MACs at 32x32.
-    assert space.params(space.teacher, 10) == sum(p.numel() for p in model.parameters()) == 269722
-    assert space.flops(space.teacher, 10, image_size=32) == 40551040
+    # CIFAR ResNet-20 layout at half width: 68 k parameters, 10 M MACs at 32x32.
+    assert space.params(space.teacher, 10) == sum(p.numel() for p in model.parameters()) == 68050
+    assert space.flops(space.teacher, 10, image_size=32) == 10248512
+    wide = ResNetSpace(widths=(16, 32, 64))  # ResNet-20 itself: 0.27 M parameters, 41 M MACs
+    assert wide.params(wide.teacher, 10) == 269722
+    assert wide.flops(wide.teacher, 10) == 40551040
 
 
 def test_teacher_is_largest():

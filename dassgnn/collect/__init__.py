@@ -1,0 +1,30 @@
+"""The meta-dataset factory: plans, jobs, executors and the collector."""
+
+from dassgnn.collect.collector import CollectReport, collect
+from dassgnn.collect.executors import (
+    EXECUTORS,
+    PoolExecutor,
+    RayExecutor,
+    SerialExecutor,
+    available_cpus,
+    create_executor,
+)
+from dassgnn.collect.jobs import JobOutcome, Worker
+from dassgnn.collect.plan import Plan, StudentJob, TaskGroup, TeacherJob
+
+__all__ = [
+    "EXECUTORS",
+    "CollectReport",
+    "JobOutcome",
+    "Plan",
+    "PoolExecutor",
+    "RayExecutor",
+    "SerialExecutor",
+    "StudentJob",
+    "TaskGroup",
+    "TeacherJob",
+    "Worker",
+    "available_cpus",
+    "collect",
+    "create_executor",
+]

@@ -1,0 +1,187 @@
+"""Executors: where the jobs of a collection run.
+
+All executors run the same job function (:func:`~dassgnn.collect.jobs.run_in_process`)
+and yield :class:`~dassgnn.collect.jobs.JobOutcome` objects as jobs finish, with
+a bounded number in flight, so that killing the collection loses at most
+those. Registered in :data:`EXECUTORS`: ``"pool"`` (a local process pool, the
+default), ``"ray"`` (a Ray cluster, ``pip install dassgnn[ray]``) and
+``"serial"`` (this process, for debugging).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from typing import Any
+
+from dassgnn.collect.jobs import JobOutcome, Worker, init_process, run_in_process
+from dassgnn.registry import Registry
+
+Item = tuple[Any, bytes | None]
+EXECUTORS: Registry[Any] = Registry("executor")
+
+
+def available_cpus() -> int:
+    """CPUs this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _default_workers(device: str) -> int:
+    if device.startswith("cuda"):
+        import torch
+
+        return 4 * max(1, torch.cuda.device_count())
+    return available_cpus()
+
+
+@EXECUTORS.register("serial")
+class SerialExecutor:
+    """Runs the jobs one after another in this process.
+
+    Args:
+        device (str, optional): (default: :obj:`"cpu"`)
+        threads (int, optional): Torch threads. (default: :obj:`None`, unchanged)
+    """
+
+    def __init__(self, device: str = "cpu", threads: int | None = None, **_: Any) -> None:
+        self.device = device
+        self.workers = 1
+        self.threads = threads
+
+    def run(self, items: Iterable[Item]) -> Iterator[JobOutcome]:
+        """Yields each job's outcome in turn."""
+        worker = Worker(self.device, self.threads)
+        for job, weights in items:
+            yield worker(job, weights)
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(device={self.device!r})"
+
+
+@EXECUTORS.register("pool")
+class PoolExecutor:
+    """A local pool of worker processes (``spawn``), each with its own torch
+    thread count.
+
+    Args:
+        workers (int, optional): Processes. (default: the usable CPUs, or 4 per
+            GPU when ``device`` is CUDA)
+        device (str, optional): Torch device of every run. (default: :obj:`"cpu"`)
+        threads (int, optional): Torch threads per process. (default: :obj:`1`
+            on CPU, so that the workers share the cores without contention)
+        in_flight (int, optional): Jobs submitted ahead. (default: ``workers + 1``)
+    """
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        device: str = "cpu",
+        threads: int | None = None,
+        in_flight: int | None = None,
+    ) -> None:
+        self.workers = workers or _default_workers(device)
+        if self.workers < 1:
+            raise ValueError(f"workers must be >= 1, got {self.workers}")
+        self.device = device
+        self.threads = threads if threads is not None else (1 if device == "cpu" else 2)
+        self.in_flight = in_flight or self.workers + 1
+
+    def run(self, items: Iterable[Item]) -> Iterator[JobOutcome]:
+        """Yields outcomes as jobs finish (not in submission order)."""
+        context = multiprocessing.get_context("spawn")
+        iterator = iter(items)
+        with ProcessPoolExecutor(
+            self.workers,
+            mp_context=context,
+            initializer=init_process,
+            initargs=(self.device, self.threads),
+        ) as pool:
+            pending = set()
+            for job, weights in iterator:
+                pending.add(pool.submit(run_in_process, job, weights))
+                if len(pending) >= self.in_flight:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    yield from (f.result() for f in done)
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                yield from (f.result() for f in done)
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__class__.__name__}(workers={self.workers}, device={self.device!r}, "
+            f"threads={self.threads})"
+        )
+
+
+@EXECUTORS.register("ray")
+class RayExecutor:
+    """Runs the jobs as Ray tasks, on a running cluster or a local instance.
+
+    Args:
+        workers (int, optional): Tasks in flight. (default: the cluster's CPUs, or
+            4 per GPU with ``device="cuda"``)
+        device (str, optional): Torch device of every run. (default: :obj:`"cpu"`)
+        address (str, optional): Cluster address for ``ray.init``; :obj:`None`
+            connects to ``RAY_ADDRESS`` if set, else starts a local instance.
+        threads (int, optional): Torch threads per task. (default: :obj:`1`)
+        num_gpus (float, optional): GPU share per task with CUDA. (default: :obj:`0.25`)
+    """
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        device: str = "cpu",
+        address: str | None = None,
+        threads: int | None = None,
+        num_gpus: float = 0.25,
+        **ray_init: Any,
+    ) -> None:
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise ImportError("the Ray executor needs Ray: pip install 'dassgnn[ray]'") from None
+        self.device = device
+        self.address = address
+        self.threads = threads or 1
+        self.num_gpus = num_gpus if device.startswith("cuda") else 0
+        self.ray_init = ray_init
+        self.workers = workers
+
+    def run(self, items: Iterable[Item]) -> Iterator[JobOutcome]:
+        """Yields outcomes as Ray tasks finish."""
+        import ray
+
+        if not ray.is_initialized():
+            kwargs = {"include_dashboard": False, "log_to_driver": False, **self.ray_init}
+            if self.address is None and self.workers:
+                kwargs.setdefault("num_cpus", self.workers)
+            ray.init(address=self.address, **kwargs)
+        workers = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        remote = ray.remote(num_cpus=self.threads, num_gpus=self.num_gpus)(_ray_job)
+        pending = []
+        for job, weights in items:
+            pending.append(remote.remote(job, weights, self.device, self.threads))
+            if len(pending) >= workers + 1:
+                done, pending = ray.wait(pending, num_returns=1)
+                yield from ray.get(done)
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            yield from ray.get(done)
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(address={self.address!r}, device={self.device!r})"
+
+
+def _ray_job(job: Any, weights: bytes | None, device: str, threads: int) -> JobOutcome:
+    init_process(device, threads)
+    return run_in_process(job, weights)
+
+
+def create_executor(name: str = "pool", **kwargs: Any) -> Any:
+    """Creates the executor registered under ``name`` (see :data:`EXECUTORS`)."""
+    return EXECUTORS.create(name, **kwargs)

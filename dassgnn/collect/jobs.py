@@ -1,0 +1,157 @@
+"""The job function that every executor runs, in a worker process or a Ray task."""
+
+from __future__ import annotations
+
+import socket
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from dassgnn.collect.plan import StudentJob, TeacherJob
+from dassgnn.data import DatasetSplits
+from dassgnn.kd import TeacherCache, distill, train_scratch, train_teacher
+from dassgnn.records.codec import decode_state_dict, encode_state_dict
+from dassgnn.space import space_from_dict
+
+#: Name of the per-student training loop in the records' ``trainer`` column.
+TRAINER = "loop"
+
+
+@dataclass
+class JobOutcome:
+    """What a job sends back to the collector, which records it.
+
+    Attributes:
+        job (TeacherJob or StudentJob): The job.
+        status (str): ``"ok"`` or ``"failed"``.
+        result (dict, optional): :meth:`TrainResult.to_dict` of a finished run.
+        error (str, optional): The error of a failed run (type, message, last frames).
+        weights (bytes, optional): A teacher's float16 state dict.
+        wall_time (float): Seconds spent, failures included.
+        device (str): Where it ran. host (str): The machine.
+    """
+
+    job: TeacherJob | StudentJob
+    status: str
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    weights: bytes | None = None
+    wall_time: float = 0.0
+    device: str = "cpu"
+    host: str = field(default_factory=socket.gethostname)
+
+
+class Worker:
+    """Runs jobs, keeping the last tasks' data and the teacher's cached logits
+    between jobs of one process (jobs arrive grouped by task and seed).
+
+    Args:
+        device (str, optional): Torch device of the runs. (default: :obj:`"cpu"`)
+        threads (int, optional): Torch CPU threads of this process; several
+            workers sharing few cores should take one each. (default: :obj:`None`, unchanged)
+    """
+
+    def __init__(self, device: str = "cpu", threads: int | None = None) -> None:
+        self.device = device
+        self.threads = threads
+        if threads:
+            torch.set_num_threads(threads)
+        self._data: dict[str, DatasetSplits] = {}
+        self._teacher: tuple[tuple, TeacherCache] | None = None
+
+    def data(self, job: TeacherJob) -> DatasetSplits:
+        """The task's data, loaded once per process (two tasks kept)."""
+        key = job.task.key
+        if key not in self._data:
+            if len(self._data) >= 2:
+                self._data.pop(next(iter(self._data)))
+            self._data[key] = job.task.load()
+        return self._data[key]
+
+    def teacher(self, job: StudentJob, weights: bytes) -> TeacherCache:
+        """The job's teacher wrapped in a cache of its logits for the job's seed."""
+        key = (job.teacher.teacher_id, job.seed, job.recipe.key)
+        if self._teacher is None or self._teacher[0] != key:
+            space = space_from_dict(job.teacher.space)
+            data = self.data(job.teacher)
+            model = space.build(space.teacher, data.num_classes, data.channels)
+            model.load_state_dict(decode_state_dict(weights))
+            self._teacher = (key, TeacherCache(model.to(self.device)))
+        return self._teacher[1]
+
+    def __call__(self, job: TeacherJob | StudentJob, weights: bytes | None = None) -> JobOutcome:
+        """Runs one job; any exception becomes a ``failed`` outcome with its reason."""
+        start = time.perf_counter()
+        try:
+            if isinstance(job, TeacherJob):
+                return self._teacher_job(job, start)
+            return self._student_job(job, weights, start)
+        except Exception as error:  # recorded, and the collection goes on
+            frames = traceback.format_exception(type(error), error, error.__traceback__)
+            text = f"{type(error).__name__}: {error}\n" + "".join(frames[-3:])
+            if "out of memory" in str(error).lower() and torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            return JobOutcome(
+                job,
+                "failed",
+                error=text[-4000:],
+                wall_time=time.perf_counter() - start,
+                device=self.device,
+            )
+
+    def _teacher_job(self, job: TeacherJob, start: float) -> JobOutcome:
+        space = space_from_dict(job.space)
+        model, result = train_teacher(
+            space, self.data(job), job.recipe, seed=job.seed, device=self.device
+        )
+        return JobOutcome(
+            job,
+            "ok",
+            result=result.to_dict(),
+            weights=encode_state_dict(model.state_dict()),
+            wall_time=time.perf_counter() - start,
+            device=self.device,
+        )
+
+    def _student_job(self, job: StudentJob, weights: bytes | None, start: float) -> JobOutcome:
+        space = space_from_dict(job.teacher.space)
+        data = self.data(job.teacher)
+        if job.mode == "kd":
+            if weights is None:
+                raise ValueError(f"KD job {job.key} needs its teacher's weights")
+            teacher = self.teacher(job, weights)
+            _, result = distill(
+                space, job.arch, data, teacher, job.recipe, seed=job.seed, device=self.device
+            )
+        else:
+            _, result = train_scratch(
+                space, job.arch, data, job.recipe, seed=job.seed, device=self.device
+            )
+        return JobOutcome(
+            job,
+            "ok",
+            result=result.to_dict(),
+            wall_time=time.perf_counter() - start,
+            device=self.device,
+        )
+
+
+_WORKER: Worker | None = None
+
+
+def init_process(device: str = "cpu", threads: int | None = 1) -> None:
+    """Process initializer: one :class:`Worker` per process, kept across jobs
+    (and replaced only when the device or thread count changes)."""
+    global _WORKER
+    if _WORKER is None or (_WORKER.device, _WORKER.threads) != (device, threads):
+        _WORKER = Worker(device, threads)
+
+
+def run_in_process(job: TeacherJob | StudentJob, weights: bytes | None = None) -> JobOutcome:
+    """The pool's job function: runs ``job`` on this process's :class:`Worker`."""
+    if _WORKER is None:
+        init_process()
+    return _WORKER(job, weights)

@@ -1,0 +1,279 @@
+"""Collection plans: tasks × sampled students × modes × seeds, read from TOML or YAML."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dassgnn.data import Task, list_datasets
+from dassgnn.kd import Recipe
+from dassgnn.records import RunKey, space_key
+from dassgnn.space import Arch, space_from_dict
+
+_MODES = ("kd", "scratch")
+
+
+@dataclass(frozen=True)
+class TeacherJob:
+    """Training one task's teacher from scratch.
+
+    Attributes:
+        task (Task): The task.
+        space_json (str): The search space's settings (canonical JSON of
+            ``to_dict()``); the teacher is its largest member.
+        recipe (Recipe): How the teacher is trained.
+        seed (int): Seeds its initial weights and batches.
+        role (str): ``"meta-train"``, ``"meta-test"`` or another label.
+    """
+
+    task: Task
+    space_json: str
+    recipe: Recipe
+    seed: int = 0
+    role: str | None = field(default=None, compare=False)
+
+    @classmethod
+    def make(
+        cls,
+        task: Task,
+        space: Mapping[str, Any],
+        recipe: Recipe,
+        seed: int = 0,
+        role: str | None = None,
+    ) -> TeacherJob:
+        """A job from a space's settings dict."""
+        return cls(task, json.dumps(dict(space), sort_keys=True), recipe, seed, role)
+
+    @property
+    def space(self) -> dict[str, Any]:
+        """The search space's settings."""
+        return json.loads(self.space_json)
+
+    @property
+    def teacher_id(self) -> str:
+        """The record store's id: task key, space key, recipe key and seed."""
+        return f"{self.task.key}/{space_key(self.space)}/{self.recipe.key}/s{self.seed}"
+
+
+@dataclass(frozen=True)
+class StudentJob:
+    """One student run: KD from the task's teacher, or from scratch.
+
+    Attributes:
+        teacher (TeacherJob): The task's teacher (for scratch runs too: it names the task).
+        arch (Arch): The student.
+        mode (str): ``"kd"`` or ``"scratch"``.
+        seed (int): Seeds the batches (and random initial weights).
+        recipe (Recipe): How the student is trained.
+    """
+
+    teacher: TeacherJob
+    arch: Arch
+    mode: str
+    seed: int
+    recipe: Recipe
+
+    @property
+    def key(self) -> RunKey:
+        """The record store's unique key of this run."""
+        teacher_id = self.teacher.teacher_id if self.mode == "kd" else ""
+        return RunKey(
+            self.teacher.task.key, teacher_id, self.arch.id, self.mode, self.seed, self.recipe.key
+        )
+
+
+@dataclass(frozen=True)
+class TaskGroup:
+    """One entry of a plan: tasks drawn from one dataset and what to run on each.
+
+    Args:
+        dataset (str): A registered dataset name.
+        num_classes (int, optional): Classes per task; :obj:`None` takes all.
+        num_tasks (int): Tasks with disjoint class sets drawn from the dataset.
+        classes (list[int], optional): Explicit source classes (one task).
+        seed (int): Seeds the class split and the per-class subsampling.
+        train_per_class, test_per_class (int, optional): Images kept per class.
+        image_size (int): Working size. channels (int): Working channels.
+        role (str, optional): Label stored with the tasks (``"meta-train"``, ...).
+        space (dict): Search-space settings, e.g. ``{"name": "resnet", "widths": [8, 16, 32]}``.
+        students (int): Students sampled from the space per task.
+        student_seed (int): Seed of the student sampler (the same students on every task
+            of the group).
+        archs (list[str]): Extra explicit architecture ids, run on every task.
+        kd_seeds (list[int]): Seeds of the KD runs. scratch_seeds (list[int]): Seeds of the
+            runs from scratch.
+        teacher_seed (int): Seed of the teacher.
+    """
+
+    dataset: str
+    num_classes: int | None = None
+    num_tasks: int = 1
+    classes: tuple[int, ...] | None = None
+    seed: int = 0
+    train_per_class: int | None = None
+    test_per_class: int | None = None
+    image_size: int = 32
+    channels: int = 3
+    role: str | None = None
+    space: Mapping[str, Any] = field(default_factory=lambda: {"name": "resnet"})
+    students: int = 30
+    student_seed: int = 0
+    archs: tuple[str, ...] = ()
+    kd_seeds: tuple[int, ...] = (0,)
+    scratch_seeds: tuple[int, ...] = ()
+    teacher_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.dataset not in list_datasets():
+            raise ValueError(
+                f"unknown dataset {self.dataset!r} in the plan; valid: {', '.join(list_datasets())}"
+            )
+        for name in ("kd_seeds", "scratch_seeds", "archs"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        if self.classes is not None:
+            object.__setattr__(self, "classes", tuple(self.classes))
+        space = dict(self.space)
+        space.setdefault("name", "resnet")
+        # every setting spelt out, so that the space's key does not depend on defaults
+        object.__setattr__(self, "space", space_from_dict(space).to_dict())
+        for arch_id in self.archs:
+            self.build_space().check(Arch.from_id(arch_id))
+
+    def build_space(self):
+        """The group's search space."""
+        return space_from_dict(dict(self.space))
+
+    def tasks(self) -> list[Task]:
+        """The group's tasks, deterministic from its seed."""
+        fields = {
+            "image_size": self.image_size,
+            "channels": self.channels,
+            "train_per_class": self.train_per_class,
+            "test_per_class": self.test_per_class,
+        }
+        if self.classes is not None:
+            return [Task(self.dataset, self.classes, seed=self.seed, **fields)]
+        if self.num_classes is None:
+            from dassgnn.data import load_dataset
+
+            classes = tuple(range(load_dataset(self.dataset).num_classes))
+            return [Task(self.dataset, classes, seed=self.seed, **fields)]
+        if self.num_tasks == 1:
+            return [Task.sample(self.dataset, self.num_classes, seed=self.seed, **fields)]
+        return Task.split_classes(
+            self.dataset, self.num_classes, self.num_tasks, seed=self.seed, disjoint=False, **fields
+        )
+
+    def students_of(self) -> list[Arch]:
+        """The sampled students followed by the explicit ones (deduplicated)."""
+        space = self.build_space()
+        archs = space.sample(self.students, seed=self.student_seed)
+        extra = [space.canonical(Arch.from_id(a)) for a in self.archs]
+        return list(dict.fromkeys([*archs, *extra]))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a collection runs: task groups, one student recipe, one teacher recipe.
+
+    Args:
+        groups (list[TaskGroup]): The task groups.
+        recipe (Recipe): The recipe of every student run (KD and scratch).
+        teacher_recipe (Recipe): The recipe of every teacher.
+        name (str): A label. store (str, optional): Default record-store path.
+    """
+
+    groups: tuple[TaskGroup, ...]
+    recipe: Recipe = field(default_factory=Recipe)
+    teacher_recipe: Recipe = field(default_factory=lambda: Recipe(epochs=40, lr=0.1))
+    name: str = "plan"
+    store: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Plan:
+        """Builds a plan from a parsed TOML/YAML mapping (keys as the fields,
+        ``tasks`` for the groups)."""
+        data = dict(data)
+        unknown = set(data) - {"name", "store", "recipe", "teacher_recipe", "tasks"}
+        if unknown:
+            raise ValueError(
+                f"unknown plan keys {sorted(unknown)}; valid: name, store, recipe, "
+                "teacher_recipe, tasks"
+            )
+        groups = data.get("tasks") or []
+        if not groups:
+            raise ValueError("a plan needs at least one entry under 'tasks'")
+        names = {f.name for f in dataclasses.fields(TaskGroup)}
+        parsed = []
+        for i, entry in enumerate(groups):
+            bad = set(entry) - names
+            if bad:
+                raise ValueError(
+                    f"tasks[{i}] has unknown keys {sorted(bad)}; valid: {sorted(names)}"
+                )
+            parsed.append(TaskGroup(**entry))
+        kwargs: dict[str, Any] = {"groups": tuple(parsed)}
+        for key in ("recipe", "teacher_recipe"):
+            if key in data:
+                kwargs[key] = Recipe.from_dict(data[key])
+        for key in ("name", "store"):
+            if key in data:
+                kwargs[key] = data[key]
+        return cls(**kwargs)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Plan:
+        """Reads a ``.toml``, ``.yaml`` or ``.yml`` plan."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"plan file {str(path)!r} does not exist")
+        text = path.read_text()
+        if path.suffix == ".toml":
+            if sys.version_info >= (3, 11):
+                import tomllib
+            else:
+                import tomli as tomllib
+            data = tomllib.loads(text)
+        elif path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            raise ValueError(f"plan file must end in .toml, .yaml or .yml, got {path.name!r}")
+        if not isinstance(data, dict):
+            raise ValueError(f"plan file {str(path)!r} does not hold a mapping")
+        return cls.from_dict(data)
+
+    def teacher_jobs(self) -> list[TeacherJob]:
+        """One teacher per task."""
+        jobs = []
+        for group in self.groups:
+            for task in group.tasks():
+                jobs.append(
+                    TeacherJob.make(
+                        task, group.space, self.teacher_recipe, group.teacher_seed, group.role
+                    )
+                )
+        return list(dict.fromkeys(jobs))
+
+    def student_jobs(self) -> list[StudentJob]:
+        """Every student run, ordered so that runs sharing a teacher and seed are adjacent."""
+        jobs = []
+        for group in self.groups:
+            archs = group.students_of()
+            for task in group.tasks():
+                teacher = TeacherJob.make(
+                    task, group.space, self.teacher_recipe, group.teacher_seed, group.role
+                )
+                for mode, seeds in (("kd", group.kd_seeds), ("scratch", group.scratch_seeds)):
+                    for seed in seeds:
+                        jobs += [StudentJob(teacher, a, mode, seed, self.recipe) for a in archs]
+        return list(dict.fromkeys(jobs))
+
+    def __iter__(self) -> Iterator[StudentJob]:
+        return iter(self.student_jobs())

@@ -1,0 +1,49 @@
+r"""The record store of the KD meta-dataset: tasks, teachers, students, runs.
+
+A :class:`RecordStore` is one SQLite file (WAL mode, safe for several writing
+processes) holding what the collectors measured: each student's test accuracy
+after knowledge distillation from a teacher (or training from scratch) on a
+task, with the teacher's weights and cached embeddings. Results are never
+overwritten; stores written on several machines are combined with
+:meth:`RecordStore.merge`. The meta-dataset shipped with the library is found
+by :func:`default_store_path`::
+
+    from dassgnn.records import open_default_store
+
+    with open_default_store() as store:
+        print(format_stats(store.stats()))
+        frame = store.to_frame(mode="kd")
+"""
+
+from dassgnn.records.codec import canonical_json, space_key
+from dassgnn.records.errors import RecordConflictError, RecordStoreError
+from dassgnn.records.export import EXPORT_COLUMNS, format_stats, store_stats
+from dassgnn.records.merge import MergeConflict, MergeReport, merge_stores
+from dassgnn.records.paths import RECORDS_ENV, default_store_path, open_default_store
+from dassgnn.records.rows import AddRunResult, RunKey, RunRecord, StudentRecord, TeacherRecord
+from dassgnn.records.schema import MIGRATIONS, SCHEMA_VERSION
+from dassgnn.records.store import RecordStore
+
+__all__ = [
+    "EXPORT_COLUMNS",
+    "MIGRATIONS",
+    "RECORDS_ENV",
+    "SCHEMA_VERSION",
+    "AddRunResult",
+    "MergeConflict",
+    "MergeReport",
+    "RecordConflictError",
+    "RecordStore",
+    "RecordStoreError",
+    "RunKey",
+    "RunRecord",
+    "StudentRecord",
+    "TeacherRecord",
+    "canonical_json",
+    "default_store_path",
+    "format_stats",
+    "merge_stores",
+    "open_default_store",
+    "space_key",
+    "store_stats",
+]

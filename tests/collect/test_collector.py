@@ -1,0 +1,153 @@
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from dassgnn.collect import Plan, PoolExecutor, SerialExecutor, collect, create_executor
+from dassgnn.collect.jobs import JobOutcome, Worker
+from dassgnn.records import RecordStore
+
+from .conftest import tiny_plan_dict
+
+
+def rows(path):
+    with RecordStore(path, readonly=True) as store:
+        return {r.key: (r.status, r.test_acc) for r in store.runs(status=None)}
+
+
+def test_serial_collection_records_everything_and_resumes(tmp_path, tiny_plan):
+    db = tmp_path / "r.db"
+    report = collect(tiny_plan, db, executor="serial", progress=False)
+    assert report.teachers_trained == 1 and report.runs_done == 12 and report.runs_failed == 0
+    with RecordStore(db, readonly=True) as store:
+        teacher = store.teachers()[0]
+        assert teacher.test_acc > 0.5 and teacher.trainer == "loop"
+        assert len(store.runs(mode="kd")) == 8 and len(store.runs(mode="scratch")) == 4
+        assert {r.trainer for r in store.runs()} == {"loop"}
+        assert all(0.0 <= r.test_acc <= 1.0 for r in store.runs())
+    again = collect(tiny_plan, db, executor="serial", progress=False)
+    assert again.runs_done == again.teachers_trained == 0 and again.skipped == 13
+
+
+def test_failed_jobs_are_recorded_and_the_rest_go_on(tmp_path, tiny_plan, monkeypatch):
+    original = Worker._student_job
+
+    def flaky(self, job, weights, start):
+        if job.arch == tiny_plan.student_jobs()[1].arch and job.mode == "kd":
+            raise FloatingPointError("loss diverged (injected)")
+        return original(self, job, weights, start)
+
+    monkeypatch.setattr(Worker, "_student_job", flaky)
+    db = tmp_path / "r.db"
+    report = collect(tiny_plan, db, executor="serial", progress=False)
+    assert report.runs_failed == 2 and report.runs_done == 10
+    assert "FloatingPointError: loss diverged (injected)" in report.failures[0]
+    with RecordStore(db, readonly=True) as store:
+        failed = store.runs(status="failed")
+        assert len(failed) == 2 and failed[0].test_acc is None
+        assert "injected" in failed[0].error
+    # failed runs stay failed on resume, unless retried
+    monkeypatch.setattr(Worker, "_student_job", original)
+    assert collect(tiny_plan, db, executor="serial", progress=False).runs_done == 0
+    retry = collect(tiny_plan, db, executor="serial", progress=False, retry_failed=True)
+    assert retry.runs_done == 2
+    assert all(status == "ok" for status, _ in rows(db).values())
+
+
+def test_worker_turns_errors_into_outcomes(tiny_plan):
+    job = tiny_plan.student_jobs()[0]
+    outcome = Worker()(job, weights=None)
+    assert isinstance(outcome, JobOutcome) and outcome.status == "failed"
+    assert "needs its teacher's weights" in outcome.error
+
+
+def test_executor_registry():
+    assert isinstance(create_executor("serial"), SerialExecutor)
+    pool = create_executor("pool", workers=2)
+    assert isinstance(pool, PoolExecutor) and pool.threads == 1
+    assert str(pool) == "PoolExecutor(workers=2, device='cpu', threads=1)"
+    with pytest.raises(KeyError, match="valid names: pool, ray, serial"):
+        create_executor("slurm")
+
+
+def _start(plan_file, db):
+    cmd = [
+        sys.executable,
+        "-m",
+        "dassgnn.cli",
+        "collect",
+        "--config",
+        str(plan_file),
+        "--store",
+        str(db),
+        "--workers",
+        "2",
+        "--quiet",
+    ]
+    return subprocess.Popen(
+        cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+
+
+def _count_ok(db):
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        try:
+            return con.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return 0
+
+
+@pytest.mark.slow
+def test_sigkill_twice_then_resume_matches_a_clean_run(tmp_path):
+    plan = tiny_plan_dict(students=6)
+    import yaml
+
+    plan_file = tmp_path / "plan.yaml"
+    plan_file.write_text(yaml.safe_dump(plan))
+    n_jobs = len(Plan.from_dict(plan).student_jobs())
+    db = tmp_path / "killed.db"
+    for target in (3, 9):
+        proc = _start(plan_file, db)
+        deadline = time.time() + 120
+        while _count_ok(db) < target and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert 0 < _count_ok(db) < n_jobs
+    proc = _start(plan_file, db)
+    assert proc.wait(timeout=300) == 0, proc.stderr.read().decode()
+    clean = tmp_path / "clean.db"
+    collect(Plan.from_dict(plan), clean, executor="pool", workers=2, progress=False)
+    resumed, reference = rows(db), rows(clean)
+    assert len(resumed) == n_jobs and set(resumed) == set(reference)
+    assert resumed == reference  # same seeds, one thread a worker: the same accuracies
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    dupes = con.execute(
+        "SELECT COUNT(*) FROM (SELECT task_key, teacher_id, arch_id, mode, seed, recipe_key, "
+        "COUNT(*) c FROM runs GROUP BY 1, 2, 3, 4, 5, 6 HAVING c > 1)"
+    ).fetchone()[0]
+    assert dupes == 0
+    con.close()
+
+
+@pytest.mark.slow
+def test_ray_runs_a_tiny_plan(tmp_path):
+    ray = pytest.importorskip("ray")
+    plan = Plan.from_dict(tiny_plan_dict(students=2, kd_seeds=[0], scratch_seeds=[0]))
+    db = tmp_path / "ray.db"
+    try:
+        report = collect(plan, db, executor="ray", workers=2, progress=False)
+    finally:
+        ray.shutdown()
+    assert report.teachers_trained == 1 and report.runs_done == 4 and report.runs_failed == 0
+    serial = tmp_path / "serial.db"
+    collect(plan, serial, executor="serial", threads=1, progress=False)
+    assert rows(db) == rows(serial)

@@ -1,0 +1,107 @@
+import pytest
+
+from dassgnn.collect import Plan, StudentJob, TeacherJob
+from dassgnn.kd import Recipe
+from dassgnn.space import ResNetSpace
+
+from .conftest import tiny_plan_dict
+
+TOML = """
+name = "from-toml"
+[recipe]
+epochs = 2
+[[tasks]]
+dataset = "digits"
+num_classes = 3
+num_tasks = 2
+students = 5
+space = {widths = [4, 8], depths = [2, 2], strides = [1, 2]}
+kd_seeds = [0, 1]
+scratch_seeds = [0]
+role = "meta-test"
+"""
+
+YAML = """
+name: from-yaml
+recipe: {epochs: 2}
+tasks:
+  - dataset: digits
+    num_classes: 3
+    num_tasks: 2
+    students: 5
+    space: {widths: [4, 8], depths: [2, 2], strides: [1, 2]}
+    kd_seeds: [0, 1]
+    scratch_seeds: [0]
+    role: meta-test
+"""
+
+
+def test_toml_and_yaml_give_the_same_jobs(tmp_path):
+    (tmp_path / "p.toml").write_text(TOML)
+    (tmp_path / "p.yaml").write_text(YAML)
+    a, b = Plan.from_file(tmp_path / "p.toml"), Plan.from_file(tmp_path / "p.yaml")
+    assert a.name == "from-toml" and b.name == "from-yaml"
+    assert a.recipe == b.recipe == Recipe(epochs=2)
+    assert a.student_jobs() == b.student_jobs()
+    # 2 tasks x 5 students x (2 KD seeds + 1 scratch seed)
+    assert len(a.student_jobs()) == 2 * 5 * 3
+    assert len(a.teacher_jobs()) == 2
+    assert {j.role for j in a.teacher_jobs()} == {"meta-test"}
+
+
+def test_jobs_are_deterministic_grouped_and_keyed(tiny_plan):
+    jobs = tiny_plan.student_jobs()
+    assert jobs == Plan.from_dict(tiny_plan_dict()).student_jobs()
+    assert all(isinstance(j, StudentJob) for j in jobs)
+    # runs sharing teacher and seed are adjacent, so the teacher's logits are reused
+    groups = [(j.mode, j.seed) for j in jobs]
+    assert groups == sorted(groups, key=lambda g: ({"kd": 0, "scratch": 1}[g[0]], g[1]))
+    keys = [j.key for j in jobs]
+    assert len(set(keys)) == len(keys)
+    teacher = tiny_plan.teacher_jobs()[0]
+    assert isinstance(teacher, TeacherJob)
+    kd, scratch = jobs[0], jobs[-1]
+    assert kd.key.teacher_id == teacher.teacher_id and scratch.key.teacher_id == ""
+    assert teacher.teacher_id.startswith(teacher.task.key + "/resnet-")
+    space = ResNetSpace(widths=(4, 8), depths=(2, 2), strides=(1, 2))
+    assert teacher.space == space.to_dict()  # defaults spelt out
+
+
+def test_explicit_archs_and_classes():
+    plan = Plan.from_dict(tiny_plan_dict(archs=["1,1|8|16"], classes=[0, 5, 9], students=2))
+    task = plan.teacher_jobs()[0].task
+    assert task.classes == (0, 5, 9)
+    assert {j.arch.id for j in plan.student_jobs()} >= {"1,1|8|16"}
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "match"),
+    [
+        ({"dataset": "imagenet"}, ValueError, "unknown dataset 'imagenet' in the plan; valid: "),
+        ({"archs": ["3,1|8,8,8|16"]}, ValueError, "depth 3 > maximum 2"),
+        ({"space": {"name": "vit"}}, KeyError, "unknown search space 'vit'"),
+        ({"epochs": 3}, ValueError, r"unknown keys \['epochs'\]"),
+    ],
+)
+def test_bad_plans(change, error, match):
+    data = tiny_plan_dict()
+    data["tasks"][0].update(change)
+    with pytest.raises(error, match=match):
+        Plan.from_dict(data)
+
+
+def test_bad_plan_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        Plan.from_file(tmp_path / "missing.toml")
+    (tmp_path / "p.json").write_text("{}")
+    with pytest.raises(ValueError, match=r"\.toml, \.yaml or \.yml"):
+        Plan.from_file(tmp_path / "p.json")
+    (tmp_path / "p.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(ValueError, match="does not hold a mapping"):
+        Plan.from_file(tmp_path / "p.yaml")
+    with pytest.raises(ValueError, match="at least one entry under 'tasks'"):
+        Plan.from_dict({"name": "empty"})
+    with pytest.raises(ValueError, match=r"unknown plan keys \['recipes'\]"):
+        Plan.from_dict({"recipes": {}, "tasks": []})
+    with pytest.raises(ValueError, match="unknown recipe fields"):
+        Plan.from_dict(tiny_plan_dict(recipe={"epoch": 1}))

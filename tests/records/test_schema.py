@@ -1,0 +1,239 @@
+import os
+import shutil
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+import dassgnn
+from dassgnn.data import Task
+from dassgnn.kd import Recipe
+from dassgnn.records import (
+    RECORDS_ENV,
+    RecordStore,
+    RecordStoreError,
+    default_store_path,
+    open_default_store,
+    schema,
+)
+
+TASK = Task(dataset="digits", classes=(0, 1, 2))
+RECIPE = Recipe(epochs=2)
+
+
+def make_store(path):
+    with RecordStore(path) as store:
+        store.add_task(TASK, role="meta-train")
+        for seed in range(3):
+            store.add_run(TASK, "1,1|16|16", mode="scratch", seed=seed, recipe=RECIPE, test_acc=0.5)
+    return path
+
+
+def run_count(path):
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def set_version(path, version):
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
+    conn.close()
+
+
+@pytest.mark.parametrize("header", [b"", b"SQLite format 3\x00"])
+def test_corrupt_file_is_rejected_and_untouched(tmp_path, header):
+    path = tmp_path / "records.db"
+    data = header + os.urandom(4096)
+    path.write_bytes(data)
+    for readonly in (False, True):
+        with pytest.raises(RecordStoreError, match="not a SQLite database"):
+            RecordStore(path, readonly=readonly)
+    assert path.read_bytes() == data
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["records.db"]
+
+
+def test_foreign_database_is_rejected_and_untouched(tmp_path):
+    path = tmp_path / "other.db"
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("CREATE TABLE users (name TEXT)")
+        conn.execute("INSERT INTO users VALUES ('ada')")
+    conn.close()
+    data = path.read_bytes()
+    for readonly in (False, True):
+        with pytest.raises(RecordStoreError, match=r"not a dassgnn record store.*users"):
+            RecordStore(path, readonly=readonly)
+    assert path.read_bytes() == data  # no tables, no WAL switch
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT name FROM users").fetchall() == [("ada",)]
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    conn.close()
+
+
+@pytest.mark.parametrize(
+    "ddl",
+    [
+        "CREATE TABLE meta (key TEXT, value TEXT); INSERT INTO meta VALUES ('app', 'x')",
+        "CREATE TABLE meta (id INTEGER, blob BLOB)",
+    ],
+)
+def test_foreign_meta_table_is_rejected(tmp_path, ddl):
+    path = tmp_path / "other.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(ddl)
+    conn.close()
+    data = path.read_bytes()
+    with pytest.raises(RecordStoreError, match="not a dassgnn record store"):
+        RecordStore(path)
+    assert path.read_bytes() == data
+
+
+def test_empty_file_is_initialised_for_writing_only(tmp_path):
+    path = tmp_path / "records.db"
+    path.touch()
+    with pytest.raises(RecordStoreError, match="empty database"):
+        RecordStore(path, readonly=True)
+    with RecordStore(path) as store:
+        assert store.schema_version == schema.SCHEMA_VERSION
+    with pytest.raises(RecordStoreError, match="directory"):
+        RecordStore(tmp_path)
+
+
+def test_newer_schema_is_rejected(tmp_path):
+    path = make_store(tmp_path / "records.db")
+    set_version(path, 99)
+    for readonly in (False, True):
+        with pytest.raises(RecordStoreError, match=r"version 99.*reads version 1.*upgrade dassgnn"):
+            RecordStore(path, readonly=readonly)
+    assert run_count(path) == 3
+
+
+def _add_note_column(conn):
+    conn.execute("ALTER TABLE runs ADD COLUMN note TEXT")
+    conn.execute("UPDATE runs SET note = 'migrated'")
+
+
+def test_migration_runs_when_opened_for_writing(tmp_path, monkeypatch):
+    path = make_store(tmp_path / "records.db")
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
+    monkeypatch.setitem(schema.MIGRATIONS, 1, _add_note_column)
+    with pytest.raises(
+        RecordStoreError, match=r"old record-store schema version 1.*readonly=False"
+    ):
+        RecordStore(path, readonly=True)
+    with RecordStore(path) as store:
+        assert store.schema_version == 2 and store.meta["schema_version"] == "2"
+        notes = store._conn.execute("SELECT note FROM runs").fetchall()
+        assert [n[0] for n in notes] == ["migrated"] * 3
+        assert len(store.runs()) == 3
+        store.add_run(TASK, "1,1|16|16", mode="scratch", seed=9, recipe=RECIPE, test_acc=0.25)
+    with RecordStore(path, readonly=True) as store:
+        assert len(store.runs()) == 4
+    # a new store is built by the same migrations
+    with RecordStore(tmp_path / "new.db") as store:
+        assert store.schema_version == 2
+        assert "note" in {r[1] for r in store._conn.execute("PRAGMA table_info(runs)")}
+
+
+def test_fake_version_0_store_is_migrated(tmp_path, monkeypatch):
+    path = make_store(tmp_path / "records.db")
+    set_version(path, 0)
+    calls = []
+    monkeypatch.setitem(schema.MIGRATIONS, 0, calls.append)
+    with RecordStore(path) as store:
+        assert store.schema_version == 1 and len(calls) == 1 and len(store.runs()) == 3
+
+
+def test_failed_or_missing_migration_changes_nothing(tmp_path, monkeypatch):
+    path = make_store(tmp_path / "records.db")
+
+    def broken(conn):
+        _add_note_column(conn)
+        raise RuntimeError("disk says no")
+
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
+    monkeypatch.setitem(schema.MIGRATIONS, 1, broken)
+    with pytest.raises(RecordStoreError, match="from schema version 1 to 2 failed: disk says no"):
+        RecordStore(path)
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 3)
+    monkeypatch.setitem(schema.MIGRATIONS, 1, _add_note_column)
+    with pytest.raises(RecordStoreError, match="no migration from schema version 2 to 3"):
+        RecordStore(path)
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 1)
+    with RecordStore(path, readonly=True) as store:
+        assert store.schema_version == 1 and len(store.runs()) == 3
+        assert "note" not in {r[1] for r in store._conn.execute("PRAGMA table_info(runs)")}
+
+
+def test_checkpoint_makes_a_committable_file(tmp_path):
+    path = make_store(tmp_path / "work" / "records.db")
+    with RecordStore(path) as store:
+        assert Path(f"{path}-wal").exists()
+        store.checkpoint(vacuum=True)
+        assert store._conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+        assert not Path(f"{path}-wal").exists() and not Path(f"{path}-shm").exists()
+    assert sorted(p.name for p in path.parent.iterdir()) == ["records.db"]
+
+    # a clean checkout: a read-only copy in a read-only folder
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    copy = checkout / "records.db"
+    shutil.copy(path, copy)
+    copy.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+    checkout.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        with RecordStore(copy, readonly=True) as store:
+            assert len(store.runs()) == 3 and store.tasks() == [TASK]
+            assert store.stats()["runs"] == 3
+            with pytest.raises(RecordStoreError, match="read-only"):
+                store.add_task(TASK)
+            with pytest.raises(sqlite3.OperationalError, match="readonly"):
+                store._conn.execute("DELETE FROM runs")
+        assert sorted(p.name for p in checkout.iterdir()) == ["records.db"]
+    finally:
+        checkout.chmod(stat.S_IRWXU)
+        copy.chmod(stat.S_IRUSR | stat.S_IWUSR)
+
+    # reopening for writing switches back to WAL
+    with RecordStore(path) as store:
+        assert store._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_default_store_path(monkeypatch, tmp_path):
+    monkeypatch.delenv(RECORDS_ENV, raising=False)
+    path = default_store_path()
+    assert path == Path(dassgnn.__file__).resolve().parent / "assets" / "records.db"
+    monkeypatch.setenv(RECORDS_ENV, str(tmp_path / "missing.db"))
+    assert default_store_path() == tmp_path / "missing.db"
+    with pytest.raises(FileNotFoundError, match=RECORDS_ENV):
+        open_default_store()
+    make_store(tmp_path / "missing.db")
+    with open_default_store() as store:
+        assert store.readonly and len(store.runs()) == 3
+
+
+def test_wal_store_in_a_read_only_folder_opens_immutable(tmp_path, monkeypatch):
+    path = make_store(tmp_path / "work" / "records.db")  # closed, not checkpointed
+    assert path.read_bytes()[18:20] == b"\x02\x02"  # still in WAL mode
+    assert not Path(f"{path}-wal").exists()
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    copy = checkout / "records.db"
+    shutil.copy(path, copy)
+    assert not schema._immutable(copy)  # a writable folder: plain mode=ro
+    real_access = os.access
+    # simulate the read-only folder (chmod does not bind root)
+    monkeypatch.setattr(
+        schema.os, "access", lambda p, mode: False if Path(p) == checkout else real_access(p, mode)
+    )
+    assert schema._immutable(copy)
+    with RecordStore(copy, readonly=True) as store:
+        assert len(store.runs()) == 3
+    assert sorted(p.name for p in checkout.iterdir()) == ["records.db"]
+    Path(f"{copy}-wal").write_bytes(b"x")  # a log with content: never ignore it
+    assert not schema._immutable(copy)
