@@ -151,15 +151,15 @@ def main() -> None:
     print(f"{len(todo)} of {len(jobs)} runs to do", flush=True)
     start = time.time()
     ctx = mp.get_context("spawn")
-    with ctx.Pool(args.workers, _init_worker, (base, space_kw, str(teacher_path))) as pool:
-        with results.open("a") as f:
-            for i, row in enumerate(pool.imap(_run, todo), 1):
-                f.write(json.dumps(row) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-                rows.append(row)
-                if i % 8 == 0 or i == len(todo):
-                    print(f"{i}/{len(todo)} runs, {time.time() - start:.0f}s", flush=True)
+    initargs = (base, space_kw, str(teacher_path))
+    with ctx.Pool(args.workers, _init_worker, initargs) as pool, results.open("a") as f:
+        for i, row in enumerate(pool.imap(_run, todo), 1):
+            f.write(json.dumps(row) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+            rows.append(row)
+            if i % 8 == 0 or i == len(todo):
+                print(f"{i}/{len(todo)} runs, {time.time() - start:.0f}s", flush=True)
     _report(rows)
 
 
