@@ -57,7 +57,7 @@ def _merge(args: argparse.Namespace) -> int:
     with RecordStore(args.into) as store:
         for other in args.sources:
             report = store.merge(other)
-            print(f"{other}: {report}")
+            print(report)
             if not report.ok:
                 for conflict in report.conflicts[:20]:
                     print("  conflict:", conflict)
