@@ -15,8 +15,22 @@ def collected(tmp_path_factory):
     plan = tmp / "plan.yaml"
     plan.write_text(yaml.safe_dump(tiny_plan_dict(students=2, kd_seeds=[0], scratch_seeds=[0])))
     db = tmp / "r.db"
-    assert main(["collect", "--config", str(plan), "--store", str(db), "--executor", "serial",
-                 "--quiet", "--checkpoint"]) == 0
+    assert (
+        main(
+            [
+                "collect",
+                "--config",
+                str(plan),
+                "--store",
+                str(db),
+                "--executor",
+                "serial",
+                "--quiet",
+                "--checkpoint",
+            ]
+        )
+        == 0
+    )
     return plan, db
 
 
@@ -27,8 +41,10 @@ def test_collect_stats_export(collected, capsys, tmp_path):
     out = capsys.readouterr().out
     assert "teachers         1 (1 with weights)" in out
     assert "runs             4 (kd ok 2, scratch ok 2)" in out
-    assert main(["records", "export", str(tmp_path / "runs.csv"), "--store", str(db),
-                 "--mode", "kd"]) == 0
+    assert (
+        main(["records", "export", str(tmp_path / "runs.csv"), "--store", str(db), "--mode", "kd"])
+        == 0
+    )
     with open(tmp_path / "runs.csv") as f:
         table = list(csv.DictReader(f))
     assert len(table) == 2 and {r["mode"] for r in table} == {"kd"}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,9 +11,9 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from dassgnn.kd.augment import channel_stats, normalize, random_crop, random_hflip
 from dassgnn.kd.loss import KDLoss
 from dassgnn.kd.recipe import Recipe
+from dassgnn.kd.stream import BatchStream, make_optimizer
 from dassgnn.utils.scatter import scatter_mean
 
 
@@ -105,61 +104,17 @@ class TrainResult:
         }
 
 
-def _split_tensors(split: Any, name: str, device: torch.device) -> tuple[Tensor, Tensor]:
-    if hasattr(split, "tensors"):
-        x, y = split.tensors()
-    elif isinstance(split, (tuple, list)) and len(split) == 2:
-        x, y = split
-    else:
-        raise TypeError(
-            f"{name} must be an ImageDataset or an (images, labels) pair, "
-            f"got {type(split).__name__}"
-        )
-    if not isinstance(x, Tensor) or x.dtype != torch.uint8 or x.dim() != 4:
-        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-        dtype = x.dtype if isinstance(x, Tensor) else None
-        raise TypeError(f"{name} images must be a uint8 tensor (N, C, H, W), got {shape} {dtype}")
-    if not isinstance(y, Tensor) or y.dim() != 1 or y.shape[0] != x.shape[0]:
-        raise ValueError(f"{name} labels must be a 1-D tensor with one label per image")
-    if x.shape[0] == 0:
-        raise ValueError(f"{name} is empty")
-    return x.to(device), y.long().to(device)
-
-
-def _schedule(recipe: Recipe, steps_per_epoch: int) -> Callable[[int], float]:
-    total = recipe.epochs * steps_per_epoch
-    warmup = int(recipe.warmup_epochs * steps_per_epoch)
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        if recipe.schedule == "constant":
-            return 1.0
-        progress = (step - warmup) / max(1, total - warmup)
-        return 0.5 * (1.0 + math.cos(math.pi * progress))
-
-    return factor
-
-
 @torch.no_grad()
-def evaluate(
-    model: nn.Module,
-    images: Tensor,
-    labels: Tensor,
-    mean: Tensor,
-    std: Tensor,
-    num_classes: int,
-    batch_size: int = 1024,
-) -> tuple[float, list[float]]:
-    """Accuracy and per-class accuracy of ``model`` on uint8 images (eval mode)."""
+def evaluate(model: nn.Module, stream: BatchStream, num_classes: int) -> tuple[float, list[float]]:
+    """Accuracy and per-class accuracy of ``model`` (in eval mode) on the stream's test set."""
     model.eval()
-    correct = []
-    for i in range(0, images.shape[0], batch_size):
-        logits = model(normalize(images[i : i + batch_size], mean, std))
-        correct.append((logits.argmax(1) == labels[i : i + batch_size]).float())
-    hits = torch.cat(correct)
-    per_class = scatter_mean(hits, labels, dim_size=num_classes)
-    return float(hits.mean()), per_class.tolist()
+    hits, labels = [], []
+    for x, y in stream.test_batches():
+        hits.append((model(x).argmax(1) == y).float())
+        labels.append(y)
+    hit = torch.cat(hits)
+    per_class = scatter_mean(hit, torch.cat(labels), dim_size=num_classes)
+    return float(hit.mean()), per_class.tolist()
 
 
 def train(
@@ -206,24 +161,11 @@ def train(
     recipe = recipe or Recipe()
     device = torch.device(device)
     start = time.perf_counter()
-    x_train, y_train = _split_tensors(train_data, "train_data", device)
-    x_test, y_test = _split_tensors(test_data, "test_data", device)
-    if x_train.shape[1:] != x_test.shape[1:]:
-        raise ValueError(
-            f"train images {tuple(x_train.shape[1:])} and test images "
-            f"{tuple(x_test.shape[1:])} differ in shape"
-        )
-    model.to(device)
+    stream = BatchStream(train_data, test_data, recipe, seed, device)
+    model.to(device).eval()  # the probe must not touch BatchNorm's running statistics
     with torch.no_grad():
-        num_classes = model(torch.zeros(2, *x_train.shape[1:], device=device)).shape[1]
-    high = int(max(y_train.max(), y_test.max()))
-    if int(min(y_train.min(), y_test.min())) < 0 or high >= num_classes:
-        raise ValueError(f"labels must lie in [0, {num_classes}) for this model, found {high}")
-    if recipe.normalize:
-        mean, std = channel_stats(x_train)
-    else:
-        mean = torch.zeros(x_train.shape[1], device=device)
-        std = torch.ones(x_train.shape[1], device=device)
+        num_classes = model(torch.zeros(2, *stream.x_train.shape[1:], device=device)).shape[1]
+    stream.check_labels(num_classes)
     cache = teacher if isinstance(teacher, TeacherCache) else None
     if teacher is not None and cache is None:
         teacher = teacher.to(device).eval()
@@ -232,57 +174,40 @@ def train(
     criterion = KDLoss(
         recipe.alpha if teacher is not None else 1.0, recipe.temperature, recipe.label_smoothing
     )
-    n = x_train.shape[0]
-    steps_per_epoch = max(1, n // recipe.batch_size + (n % recipe.batch_size > 1))
-    optimizer = torch.optim.SGD(
-        model.parameters(),
-        lr=recipe.lr,
-        momentum=recipe.momentum,
-        nesterov=recipe.nesterov,
-        weight_decay=recipe.weight_decay,
-    )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(recipe, steps_per_epoch))
-    generator = torch.Generator().manual_seed(seed)
+    optimizer, scheduler = make_optimizer(model.parameters(), recipe, stream.steps_per_epoch)
     autocast = recipe.amp and device.type == "cuda"
     result = TrainResult(0.0, 0.0, [], device=str(device))
     bar = tqdm(range(recipe.epochs), desc=desc or "train", disable=not progress, leave=False)
     for epoch in bar:
         model.train()
-        order = torch.randperm(n, generator=generator).to(device)
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device)
-        for step in range(steps_per_epoch):
-            idx = order[step * recipe.batch_size : (step + 1) * recipe.batch_size]
-            raw = random_crop(x_train[idx], recipe.crop_padding, generator)
-            if recipe.hflip:
-                raw = random_hflip(raw, generator)
-            inputs = normalize(raw, mean, std)
-            targets = y_train[idx]
+        for batch in stream.epoch(epoch):
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
                 t_logits = None
                 if cache is not None:
-                    t_logits = cache.logits(raw, inputs, (epoch, step))
+                    t_logits = cache.logits(batch.raw, batch.inputs, (epoch, batch.step))
                 elif teacher is not None:
                     with torch.no_grad():
-                        t_logits = teacher(inputs)
-                logits = model(inputs)
-                loss = criterion(logits.float(), targets, t_logits)
+                        t_logits = teacher(batch.inputs)
+                logits = model(batch.inputs)
+                loss = criterion(logits.float(), batch.targets, t_logits)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             scheduler.step()
             result.steps += 1
-            loss_sum += loss.detach() * idx.numel()
-            correct += (logits.detach().argmax(1) == targets).sum()
+            loss_sum += loss.detach() * batch.targets.numel()
+            correct += (logits.detach().argmax(1) == batch.targets).sum()
             if device.type == "cpu":
-                _check_loss(float(loss.detach()), recipe, epoch, step)
-        epoch_loss = float(loss_sum) / n
-        _check_loss(epoch_loss, recipe, epoch, steps_per_epoch - 1)
+                check_loss(float(loss.detach()), recipe, epoch, batch.step)
+        epoch_loss = float(loss_sum) / stream.num_train
+        check_loss(epoch_loss, recipe, epoch, stream.steps_per_epoch - 1)
         result.train_loss.append(epoch_loss)
-        result.train_acc.append(float(correct) / n)
+        result.train_acc.append(float(correct) / stream.num_train)
         last = epoch == recipe.epochs - 1
         if last or (recipe.eval_every and (epoch + 1) % recipe.eval_every == 0):
-            acc, per_class = evaluate(model, x_test, y_test, mean, std, num_classes)
+            acc, per_class = evaluate(model, stream, num_classes)
             result.test_curve.append((epoch + 1, acc))
             result.test_acc, result.per_class_acc = acc, per_class
             bar.set_postfix(loss=f"{epoch_loss:.3f}", test_acc=f"{acc:.3f}")
@@ -291,7 +216,7 @@ def train(
     return result
 
 
-def _check_loss(value: float, recipe: Recipe, epoch: int, step: int) -> None:
+def check_loss(value: float, recipe: Recipe, epoch: int, step: int) -> None:
     if not math.isfinite(value) or value > recipe.max_loss:
         raise TrainingDivergedError(
             f"loss diverged to {value} at epoch {epoch + 1}, step {step + 1} "

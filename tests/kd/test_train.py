@@ -87,3 +87,12 @@ def test_bad_inputs(digits16, small_space):
         train(model, (x, y[:-1]), digits16.test, FAST)
     with pytest.raises(TypeError, match="DatasetSplits"):
         train_scratch(small_space, STUDENT, (x, y), FAST)
+
+
+def test_shape_probe_does_not_touch_bn_statistics(digits16, small_space):
+    model = small_space.build(small_space.teacher, 5, 1, seed=0)
+    calls = []
+    model.register_forward_pre_hook(lambda m, args: calls.append((m.training, len(args[0]))))
+    train(model, digits16.train, digits16.test, Recipe(epochs=1, lr=0.01))
+    assert calls[0] == (False, 2)  # the probe runs in eval mode
+    assert all(n > 2 for training, n in calls if training)
