@@ -77,6 +77,20 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from dassgnn.records import (
+        RecordStore,
+        default_store_path,
+        format_label_report,
+        label_report,
+    )
+
+    path = args.store or default_store_path()
+    with RecordStore(path, readonly=True) as store:
+        print(format_label_report(label_report(store, args.role)))
+    return 0
+
+
 def _checkpoint(args: argparse.Namespace) -> int:
     from dassgnn.records import RecordStore
 
@@ -130,6 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=["kd", "scratch"], default=None)
     p.add_argument("--task", default=None, help="a task key")
     p.set_defaults(func=_export)
+    p = rsub.add_parser("report", help="noise ceiling, spread and confounds of each task")
+    p.add_argument("store", nargs="?", type=Path, default=None)
+    p.add_argument("--role", default=None, help="only tasks of this role (e.g. meta-test)")
+    p.set_defaults(func=_report)
     p = rsub.add_parser("checkpoint", help="fold the WAL into the file (before committing it)")
     p.add_argument("store", type=Path)
     p.add_argument("--vacuum", action="store_true")

@@ -221,7 +221,7 @@ def train_batched(
     errors: list[Exception | None] = [None] * p
     results = [TrainResult(0.0, 0.0, [], device=str(device)) for _ in range(p)]
     t = recipe.temperature
-    for epoch in range(recipe.epochs):
+    for epoch in range(stream.epochs):
         model.train()
         loss_sum = torch.zeros(p, device=device)
         correct = torch.zeros(p, device=device)
@@ -259,7 +259,7 @@ def train_batched(
             results[i].steps += stream.steps_per_epoch
             results[i].train_loss.append(float(loss_sum[i]) / stream.num_train)
             results[i].train_acc.append(float(correct[i]) / stream.num_train)
-        last = epoch == recipe.epochs - 1
+        last = epoch == stream.epochs - 1
         if last or (recipe.eval_every and (epoch + 1) % recipe.eval_every == 0):
             accs, per_class = _evaluate(model, stream, k)
             for i in range(p):

@@ -22,6 +22,9 @@ class Recipe:
 
     Args:
         epochs (int, optional): Passes over the training set. (default: :obj:`10`)
+        min_steps (int, optional): At least this many optimiser steps: small
+            training sets get as many more epochs as that takes, so that one
+            recipe trains comparably on tasks of different sizes. (default: :obj:`0`)
         batch_size (int, optional): Images per step. (default: :obj:`128`)
         lr (float, optional): Peak learning rate. (default: :obj:`0.05`)
         momentum (float, optional): SGD momentum. (default: :obj:`0.9`)
@@ -54,6 +57,7 @@ class Recipe:
     """
 
     epochs: int = 10
+    min_steps: int = 0
     batch_size: int = 128
     lr: float = 0.05
     momentum: float = 0.9
@@ -77,7 +81,7 @@ class Recipe:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
-        for name in ("crop_padding", "eval_every"):
+        for name in ("crop_padding", "eval_every", "min_steps"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative int, got {value!r}")
@@ -101,6 +105,10 @@ class Recipe:
             raise ValueError(f"temperature must be positive, got {self.temperature!r}")
         if not isinstance(self.init, str) or not self.init:
             raise ValueError(f"init must name a remapping strategy or 'random', got {self.init!r}")
+
+    def epochs_for(self, steps_per_epoch: int) -> int:
+        """Epochs of a run with ``steps_per_epoch`` steps an epoch (``min_steps`` applied)."""
+        return max(self.epochs, -(-self.min_steps // max(1, steps_per_epoch)))
 
     def replace(self, **changes: Any) -> Recipe:
         """A copy with some fields changed."""

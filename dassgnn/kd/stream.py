@@ -86,6 +86,8 @@ class BatchStream:
         n = self.num_train
         # a last batch of one image would break BatchNorm: it is dropped
         self.steps_per_epoch = max(1, n // recipe.batch_size + (n % recipe.batch_size > 1))
+        #: Epochs of the run, ``recipe.min_steps`` applied.
+        self.epochs = recipe.epochs_for(self.steps_per_epoch)
         self.generator = torch.Generator().manual_seed(seed)
 
     @property
@@ -119,7 +121,7 @@ class BatchStream:
 
 def lr_factor(recipe: Recipe, steps_per_epoch: int) -> Callable[[int], float]:
     """The learning-rate multiplier of each step: linear warm-up, then cosine or constant."""
-    total = recipe.epochs * steps_per_epoch
+    total = recipe.epochs_for(steps_per_epoch) * steps_per_epoch
     warmup = int(recipe.warmup_epochs * steps_per_epoch)
 
     def factor(step: int) -> float:

@@ -177,7 +177,7 @@ def train(
     optimizer, scheduler = make_optimizer(model.parameters(), recipe, stream.steps_per_epoch)
     autocast = recipe.amp and device.type == "cuda"
     result = TrainResult(0.0, 0.0, [], device=str(device))
-    bar = tqdm(range(recipe.epochs), desc=desc or "train", disable=not progress, leave=False)
+    bar = tqdm(range(stream.epochs), desc=desc or "train", disable=not progress, leave=False)
     for epoch in bar:
         model.train()
         loss_sum = torch.zeros((), device=device)
@@ -205,7 +205,7 @@ def train(
         check_loss(epoch_loss, recipe, epoch, stream.steps_per_epoch - 1)
         result.train_loss.append(epoch_loss)
         result.train_acc.append(float(correct) / stream.num_train)
-        last = epoch == recipe.epochs - 1
+        last = epoch == stream.epochs - 1
         if last or (recipe.eval_every and (epoch + 1) % recipe.eval_every == 0):
             acc, per_class = evaluate(model, stream, num_classes)
             result.test_curve.append((epoch + 1, acc))

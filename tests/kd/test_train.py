@@ -96,3 +96,13 @@ def test_shape_probe_does_not_touch_bn_statistics(digits16, small_space):
     train(model, digits16.train, digits16.test, Recipe(epochs=1, lr=0.01))
     assert calls[0] == (False, 2)  # the probe runs in eval mode
     assert all(n > 2 for training, n in calls if training)
+
+
+def test_min_steps_adds_epochs_on_small_sets(digits16, small_space):
+    model = small_space.build(small_space.teacher, 5, 1, seed=0)
+    steps_per_epoch = math.ceil(len(digits16.train) / 32)
+    recipe = Recipe(epochs=1, min_steps=3 * steps_per_epoch - 1, batch_size=32, eval_every=0)
+    assert recipe.epochs_for(steps_per_epoch) == 3
+    result = train(model, digits16.train, digits16.test, recipe)
+    assert result.steps == 3 * steps_per_epoch and len(result.train_loss) == 3
+    assert Recipe(epochs=5, min_steps=10).epochs_for(100) == 5

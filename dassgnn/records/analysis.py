@@ -1,0 +1,111 @@
+"""How good the measured labels are: noise ceiling, spread and confounds per task.
+
+For each task this computes what decides whether a predictor can be judged on
+the records: Spearman :math:`\\rho` between two KD seeds of the same students
+(the noise ceiling no predictor can beat), the spread of KD accuracies, the
+mean seed-to-seed difference, :math:`\\rho` of the parameter count with KD
+accuracy (if that is near the ceiling, size alone ranks the students) and
+:math:`\\rho` of KD with scratch accuracy, and the mean gain of KD over scratch.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+from scipy.stats import kendalltau, spearmanr
+
+from dassgnn.records.store import RecordStore
+
+#: Accuracy at or above which a task counts as saturated (its ceiling is flagged).
+SATURATED = 0.97
+
+
+def _rho(a: list[float], b: list[float]) -> float:
+    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(spearmanr(a, b).statistic)
+
+
+def _tau(pairs: list[tuple[float, float]]) -> float:
+    if len(pairs) < 3:
+        return float("nan")
+    return float(kendalltau([a for a, _ in pairs], [b for _, b in pairs]).statistic)
+
+
+def task_report(store: RecordStore, task_key: str) -> dict[str, Any]:
+    """Label-quality figures of one task's runs (all recipes of the task's KD runs pooled
+    by architecture and seed; a task is expected to use one recipe).
+
+    Args:
+        store (RecordStore): The records.
+        task_key (str): The task.
+
+    Returns:
+        dict: ``students`` (with a KD run), ``paired`` (with two KD seeds),
+        ``seed_rho`` and ``seed_tau`` (ceiling), ``kd_min``/``kd_max``/``kd_std``
+        (of the seed-mean KD accuracy), ``seed_diff`` (mean absolute difference
+        of the two seeds), ``rho_params``, ``rho_flops``, ``rho_scratch``,
+        ``kd_gain`` (mean KD − scratch accuracy), ``teacher_acc``, ``saturated``.
+    """
+    kd: dict[str, dict[int, float]] = defaultdict(dict)
+    for run in store.runs(task_key, mode="kd"):
+        kd[run.arch_id][run.seed] = run.test_acc
+    scratch = {r.arch_id: r.test_acc for r in store.runs(task_key, mode="scratch")}
+    cost = {s.arch_id: (s.params, s.flops) for s in store.students()}
+    mean = {a: float(np.mean(list(v.values()))) for a, v in kd.items()}
+    seeds = sorted({s for v in kd.values() for s in v})
+    pairs = [(v[seeds[0]], v[seeds[1]]) for v in kd.values() if len(seeds) > 1 and len(v) > 1]
+    archs = sorted(mean)
+    both = [a for a in archs if a in scratch]
+    values = np.array([mean[a] for a in archs]) if archs else np.array([float("nan")])
+    teachers = store.teachers(task_key)
+    report = {
+        "task": task_key,
+        "role": store.task_role(task_key),
+        "students": len(archs),
+        "paired": len(pairs),
+        "seed_rho": _rho([p[0] for p in pairs], [p[1] for p in pairs]),
+        "seed_tau": _tau(pairs),
+        "kd_min": float(values.min()),
+        "kd_max": float(values.max()),
+        "kd_std": float(values.std()),
+        "seed_diff": float(np.mean([abs(a - b) for a, b in pairs])) if pairs else float("nan"),
+        "rho_params": _rho(
+            [cost[a][0] for a in archs if a in cost], [mean[a] for a in archs if a in cost]
+        ),
+        "rho_flops": _rho(
+            [cost[a][1] for a in archs if a in cost], [mean[a] for a in archs if a in cost]
+        ),
+        "rho_scratch": _rho([mean[a] for a in both], [scratch[a] for a in both]),
+        "kd_gain": float(np.mean([mean[a] - scratch[a] for a in both])) if both else float("nan"),
+        "teacher_acc": teachers[0].test_acc if teachers else float("nan"),
+    }
+    report["saturated"] = bool(report["kd_max"] >= SATURATED)
+    return report
+
+
+def label_report(store: RecordStore, role: str | None = None) -> list[dict[str, Any]]:
+    """:func:`task_report` of every task (of one ``role``) that has KD runs."""
+    keys = [t.key for t in store.tasks(role)]
+    return [task_report(store, k) for k in keys if store.runs(k, mode="kd")]
+
+
+def format_label_report(reports: list[dict[str, Any]]) -> str:
+    """A plain-text table of :func:`label_report` (accuracies in %)."""
+    head = (
+        f"{'task':<34}{'role':<11}{'n':>4}{'pairs':>6}{'seed rho':>9}{'KD range %':>13}"
+        f"{'seed diff':>10}{'rho(params)':>12}{'rho(scratch)':>13}{'KD-scr':>7}{'teacher':>8}"
+    )
+    lines = [head]
+    for r in reports:
+        span = f"{100 * r['kd_min']:.1f}-{100 * r['kd_max']:.1f}"
+        flag = "  saturated" if r["saturated"] else ""
+        lines.append(
+            f"{r['task']:<34}{(r['role'] or '-'):<11}{r['students']:>4}{r['paired']:>6}"
+            f"{r['seed_rho']:>9.2f}{span:>13}{100 * r['seed_diff']:>10.2f}"
+            f"{r['rho_params']:>12.2f}{r['rho_scratch']:>13.2f}{100 * r['kd_gain']:>7.1f}"
+            f"{100 * r['teacher_acc']:>8.1f}{flag}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,103 @@
+import math
+
+import pytest
+from scipy.stats import spearmanr
+
+from dassgnn.data import Task
+from dassgnn.kd import Recipe
+from dassgnn.records import (
+    RecordStore,
+    StudentRecord,
+    format_label_report,
+    label_report,
+    task_report,
+)
+from dassgnn.space import ResNetSpace
+
+TASK = Task(dataset="digits", classes=(0, 1, 2))
+SPACE = ResNetSpace(widths=(4, 8), depths=(2, 2), strides=(1, 2))
+RECIPE = Recipe(epochs=2)
+# (seed 0, seed 1, scratch) accuracies of five students
+ACC = [
+    (0.60, 0.62, 0.50),
+    (0.70, 0.69, 0.52),
+    (0.65, 0.66, 0.55),
+    (0.80, 0.78, 0.60),
+    (0.75, 0.77, 0.58),
+]
+
+
+@pytest.fixture
+def store(tmp_path):
+    with RecordStore(tmp_path / "r.db") as s:
+        s.add_task(TASK, role="meta-test")
+        net = SPACE.build(SPACE.teacher, 3, 3, seed=0)
+        tid = s.add_teacher(TASK, SPACE, SPACE.teacher, RECIPE, 0, 0.9, state_dict=net.state_dict())
+        archs = SPACE.sample(len(ACC), seed=0)
+        for arch, (a, b, c) in zip(archs, ACC, strict=True):
+            student = StudentRecord.from_space(SPACE, arch, TASK)
+            for seed, acc in ((0, a), (1, b)):
+                s.add_run(
+                    TASK,
+                    arch,
+                    mode="kd",
+                    seed=seed,
+                    recipe=RECIPE,
+                    teacher_id=tid,
+                    test_acc=acc,
+                    student=student,
+                )
+            s.add_run(
+                TASK, arch, mode="scratch", seed=0, recipe=RECIPE, test_acc=c, student=student
+            )
+        yield s, archs
+
+
+def test_task_report_matches_direct_computation(store):
+    s, archs = store
+    r = task_report(s, TASK.key)
+    assert r["students"] == r["paired"] == 5 and r["role"] == "meta-test"
+    assert r["seed_rho"] == pytest.approx(
+        spearmanr([a for a, _, _ in ACC], [b for _, b, _ in ACC]).statistic
+    )
+    means = [(a + b) / 2 for a, b, _ in ACC]
+    assert r["kd_min"] == pytest.approx(0.61) and r["kd_max"] == pytest.approx(0.79)
+    assert r["seed_diff"] == pytest.approx(sum(abs(a - b) for a, b, _ in ACC) / 5)
+    params = [SPACE.params(a, 3, 3) for a in archs]
+    assert r["rho_params"] == pytest.approx(spearmanr(params, means).statistic)
+    assert r["rho_scratch"] == pytest.approx(spearmanr(means, [c for *_, c in ACC]).statistic)
+    assert r["kd_gain"] == pytest.approx(
+        sum(m - c for m, (*_, c) in zip(means, ACC, strict=True)) / 5
+    )
+    assert r["teacher_acc"] == pytest.approx(0.9, abs=1e-6) and not r["saturated"]
+
+
+def test_label_report_table(store):
+    s, _ = store
+    reports = label_report(s, role="meta-test")
+    assert len(reports) == 1 and label_report(s, role="meta-train") == []
+    table = format_label_report(reports)
+    assert TASK.key in table and "seed rho" in table.splitlines()[0]
+    assert "61.0-79.0" in table
+
+
+def test_single_seed_has_no_ceiling(tmp_path):
+    with RecordStore(tmp_path / "r.db") as s:
+        s.add_task(TASK)
+        net = SPACE.build(SPACE.teacher, 3, 3, seed=0)
+        tid = s.add_teacher(
+            TASK, SPACE, SPACE.teacher, RECIPE, 0, 0.99, state_dict=net.state_dict()
+        )
+        for arch, acc in zip(SPACE.sample(3, seed=1), (0.97, 0.98, 0.99), strict=True):
+            s.add_run(
+                TASK,
+                arch,
+                mode="kd",
+                seed=0,
+                recipe=RECIPE,
+                teacher_id=tid,
+                test_acc=acc,
+                student=StudentRecord.from_space(SPACE, arch, TASK),
+            )
+        r = task_report(s, TASK.key)
+        assert r["paired"] == 0 and math.isnan(r["seed_rho"]) and r["saturated"]
