@@ -102,8 +102,10 @@ class TaskGroup:
         role (str, optional): Label stored with the tasks (``"meta-train"``, ...).
         space (dict): Search-space settings, e.g. ``{"name": "resnet", "widths": [8, 16, 32]}``.
         students (int): Students sampled from the space per task.
-        student_seed (int): Seed of the student sampler (the same students on every task
-            of the group).
+        student_seed (int): Seed of the student sampler.
+        same_students (bool): Run the same sampled students on every task of the
+            group; otherwise task :math:`i` samples with ``student_seed + i``, so the
+            group covers more architectures. (default: :obj:`False`)
         archs (list[str]): Extra explicit architecture ids, run on every task.
         kd_seeds (list[int]): Seeds of the KD runs. scratch_seeds (list[int]): Seeds of the
             runs from scratch.
@@ -123,6 +125,7 @@ class TaskGroup:
     space: Mapping[str, Any] = field(default_factory=lambda: {"name": "resnet"})
     students: int = 30
     student_seed: int = 0
+    same_students: bool = False
     archs: tuple[str, ...] = ()
     kd_seeds: tuple[int, ...] = (0,)
     scratch_seeds: tuple[int, ...] = ()
@@ -169,10 +172,12 @@ class TaskGroup:
             self.dataset, self.num_classes, self.num_tasks, seed=self.seed, disjoint=False, **fields
         )
 
-    def students_of(self) -> list[Arch]:
-        """The sampled students followed by the explicit ones (deduplicated)."""
+    def students_of(self, index: int = 0) -> list[Arch]:
+        """The students of the group's task ``index``: sampled ones, then the explicit
+        ones (deduplicated)."""
         space = self.build_space()
-        archs = space.sample(self.students, seed=self.student_seed)
+        seed = self.student_seed + (0 if self.same_students else index)
+        archs = space.sample(self.students, seed=seed)
         extra = [space.canonical(Arch.from_id(a)) for a in self.archs]
         return list(dict.fromkeys([*archs, *extra]))
 
@@ -265,8 +270,8 @@ class Plan:
         """Every student run, ordered so that runs sharing a teacher and seed are adjacent."""
         jobs = []
         for group in self.groups:
-            archs = group.students_of()
-            for task in group.tasks():
+            for index, task in enumerate(group.tasks()):
+                archs = group.students_of(index)
                 teacher = TeacherJob.make(
                     task, group.space, self.teacher_recipe, group.teacher_seed, group.role
                 )

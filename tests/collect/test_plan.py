@@ -105,3 +105,39 @@ def test_bad_plan_files(tmp_path):
         Plan.from_dict({"recipes": {}, "tasks": []})
     with pytest.raises(ValueError, match="unknown recipe fields"):
         Plan.from_dict(tiny_plan_dict(recipe={"epoch": 1}))
+
+
+def test_students_are_sampled_per_task_unless_shared():
+    varied = Plan.from_dict(tiny_plan_dict(num_tasks=2, num_classes=3, students=4))
+    shared = Plan.from_dict(
+        tiny_plan_dict(num_tasks=2, num_classes=3, students=4, same_students=True)
+    )
+
+    def archs_by_task(plan):
+        out = {}
+        for job in plan.student_jobs():
+            out.setdefault(job.teacher.task.key, set()).add(job.arch)
+        return list(out.values())
+
+    a, b = archs_by_task(varied)
+    assert len(a) == len(b) == 4 and a != b
+    c, d = archs_by_task(shared)
+    assert c == d
+
+
+@pytest.mark.shared_data
+def test_the_committed_plan_parses():
+    from pathlib import Path
+
+    import dassgnn
+
+    plan = Plan.from_file(Path(dassgnn.__file__).parent / "assets" / "meta_dataset.toml")
+    roles = [j.role for j in plan.teacher_jobs()]
+    assert roles.count("meta-test") == 5 and roles.count("meta-train") == 24
+    shapes = {
+        tuple(j.space["widths"]) + tuple(j.space["depths"])
+        for j in plan.teacher_jobs()
+        if j.role == "meta-train"
+    }
+    assert len(shapes) == 4
+    assert plan.recipe.min_steps == 200 and plan.recipe.eval_every == 0

@@ -1,0 +1,103 @@
+"""KD runs per minute: the per-student loop on a process pool vs the batched trainer.
+
+Times the collection recipe of ``dassgnn/assets/meta_dataset.toml`` on one task:
+``--students`` sampled students KD-trained (a) one process per student run by the
+pool executor, as the collector does, and (b) all together by the batched trainer
+(:mod:`dassgnn.collect.batched`) in one process. Throughput depends on the
+machine: run it on the one you want figures for (``--device cuda`` on a GPU).
+
+    python benchmarks/throughput.py                        # 2 CPU workers, 8 students
+    python benchmarks/throughput.py --device cuda --workers 12 --students 48
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from dassgnn.collect import Plan, PoolExecutor
+from dassgnn.collect.batched import train_batched
+from dassgnn.collect.plan import StudentJob, TeacherJob
+from dassgnn.data import Task
+from dassgnn.kd import Recipe, train_teacher
+from dassgnn.records.codec import encode_state_dict
+from dassgnn.space import ResNetSpace
+
+PLAN = Path(__file__).resolve().parents[1] / "dassgnn" / "assets" / "meta_dataset.toml"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--dataset", default="cifar10" if os.environ.get("DASSGNN_DATA") else "mnist5k"
+    )
+    parser.add_argument("--num-classes", type=int, default=5)
+    parser.add_argument("--train-per-class", type=int, default=None)
+    parser.add_argument("--students", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument(
+        "--batched-groups", type=int, nargs="+", default=[8], help="students per batched program"
+    )
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--skip-loop", action="store_true")
+    args = parser.parse_args()
+
+    recipe: Recipe = Plan.from_file(PLAN).recipe
+    task = Task.sample(
+        args.dataset,
+        args.num_classes,
+        seed=0,
+        train_per_class=args.train_per_class or (1000 if args.dataset == "cifar10" else None),
+    )
+    data = task.load()
+    space = ResNetSpace()
+    teacher, _ = train_teacher(
+        space, data, Recipe(epochs=1, eval_every=0), seed=0, device=args.device
+    )
+    archs = space.sample(args.students, seed=0)
+    print(
+        f"task {task.key}: {len(data.train)} train images, recipe {recipe.epochs} epochs "
+        f"(min_steps {recipe.min_steps}), {len(archs)} students, device {args.device}, "
+        f"torch {torch.__version__}"
+    )
+
+    if not args.skip_loop:
+        pool = PoolExecutor(workers=args.workers, device=args.device)
+        tjob = TeacherJob.make(task, space.to_dict(), Recipe(epochs=1))
+        weights = encode_state_dict(teacher.state_dict())
+        jobs = [(StudentJob(tjob, a, "kd", 0, recipe), weights) for a in archs]
+        start = time.perf_counter()
+        outcomes = list(pool.run(jobs))
+        wall = time.perf_counter() - start
+        ok = [o for o in outcomes if o.status == "ok"]
+        per_run = sum(o.wall_time for o in ok) / max(1, len(ok))
+        print(
+            f"loop    {pool}: {len(ok)} runs in {wall:.0f} s = "
+            f"{60 * len(ok) / wall:.2f} runs/min ({per_run:.1f} s a run in its process, "
+            f"pool start-up included in the wall time)"
+        )
+
+    for group in args.batched_groups:
+        start = time.perf_counter()
+        done = 0
+        for i in range(0, len(archs), group):
+            chunk = archs[i : i + group]
+            results = train_batched(
+                space, chunk, data, recipe, teacher=teacher, seed=0, device=args.device
+            )
+            done += sum(not isinstance(r, Exception) for r in results)
+        if args.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        wall = time.perf_counter() - start
+        print(
+            f"batched {group} students a program: {done} runs in {wall:.0f} s = "
+            f"{60 * done / wall:.2f} runs/min"
+        )
+
+
+if __name__ == "__main__":
+    main()
