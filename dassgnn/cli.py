@@ -91,6 +91,15 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _snapshot(args: argparse.Namespace) -> int:
+    from dassgnn.records import RecordStore
+
+    with RecordStore(args.store, readonly=True) as store:
+        store.snapshot(args.dest)
+    print(f"{args.store} -> {args.dest}")
+    return 0
+
+
 def _checkpoint(args: argparse.Namespace) -> int:
     from dassgnn.records import RecordStore
 
@@ -148,6 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("store", nargs="?", type=Path, default=None)
     p.add_argument("--role", default=None, help="only tasks of this role (e.g. meta-test)")
     p.set_defaults(func=_report)
+    p = rsub.add_parser("snapshot", help="copy a live store into one file, ready to commit")
+    p.add_argument("store", type=Path)
+    p.add_argument("dest", type=Path)
+    p.set_defaults(func=_snapshot)
     p = rsub.add_parser("checkpoint", help="fold the WAL into the file (before committing it)")
     p.add_argument("store", type=Path)
     p.add_argument("--vacuum", action="store_true")

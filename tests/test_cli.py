@@ -74,3 +74,13 @@ def test_bad_input_exits_with_a_message(tmp_path, capsys):
     assert main(["records", "stats", str(junk)]) == 2
     assert "not a SQLite database" in capsys.readouterr().err
     assert junk.read_bytes() == b"this is not a database at all" * 100
+
+
+def test_snapshot_of_a_store_in_use(collected, tmp_path):
+    _, db = collected
+    with RecordStore(db) as live:  # a writer holds the store open in WAL mode
+        assert main(["records", "snapshot", str(db), str(tmp_path / "snap.db")]) == 0
+        assert live.runs(status=None)
+    assert not (tmp_path / "snap.db-wal").exists()
+    with RecordStore(tmp_path / "snap.db", readonly=True) as snap:
+        assert len(snap.runs(status=None)) == 4 and len(snap.teachers()) == 1

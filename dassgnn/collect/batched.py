@@ -210,9 +210,9 @@ def train_batched(
         torch.manual_seed(seed)
         model = BatchedResNet(space, archs, k, data.channels)
     if teacher is not None:
-        teacher = teacher.to(device).eval()
+        teacher = teacher.to(device, memory_format=torch.channels_last).eval()
         model.load_teacher({n: t.detach().cpu() for n, t in teacher.state_dict().items()})
-    model.to(device)
+    model.to(device, memory_format=torch.channels_last)
     p = len(archs)
     alpha = recipe.alpha if teacher is not None else 1.0
     optimizer, scheduler = make_optimizer(model.parameters(), recipe, stream.steps_per_epoch)

@@ -110,13 +110,17 @@ class BatchStream:
             raw = random_crop(self.x_train[idx], r.crop_padding, self.generator)
             if r.hflip:
                 raw = random_hflip(raw, self.generator)
-            yield Batch(epoch, step, raw, normalize(raw, self.mean, self.std), self.y_train[idx])
+            yield Batch(epoch, step, raw, self.prepare(raw), self.y_train[idx])
 
     def test_batches(self, batch_size: int = 1024) -> Iterator[tuple[Tensor, Tensor]]:
         """Standardised test images and labels, in order."""
         for i in range(0, self.x_test.shape[0], batch_size):
-            x = normalize(self.x_test[i : i + batch_size], self.mean, self.std)
-            yield x, self.y_test[i : i + batch_size]
+            yield self.prepare(self.x_test[i : i + batch_size]), self.y_test[i : i + batch_size]
+
+    def prepare(self, raw: Tensor) -> Tensor:
+        """uint8 images to standardised float in channels-last memory layout (the
+        same numbers; oneDNN and cuDNN convolutions run faster on it)."""
+        return normalize(raw, self.mean, self.std).contiguous(memory_format=torch.channels_last)
 
 
 def lr_factor(recipe: Recipe, steps_per_epoch: int) -> Callable[[int], float]:

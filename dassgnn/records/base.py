@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -151,6 +152,36 @@ class StoreBase:
             )
         if vacuum:
             self._conn.execute("VACUUM")
+
+    def snapshot(self, dest: str | os.PathLike[str], *, vacuum: bool = True) -> Path:
+        """Copies a consistent snapshot of the store into one self-contained file.
+
+        Uses SQLite's online backup, so it works while collectors keep writing
+        (it sees the runs committed when it starts). The copy is written beside
+        ``dest`` and renamed over it, in rollback-journal mode, ready to commit.
+
+        Args:
+            dest (str or PathLike): The file to write (replaced if it exists).
+            vacuum (bool, optional): Compact the copy. (default: :obj:`True`)
+
+        Returns:
+            Path: ``dest``.
+        """
+        dest = Path(dest)
+        if dest.resolve() == self._path.resolve():
+            raise ValueError(f"snapshot destination {str(dest)!r} is the store itself")
+        tmp = dest.with_name(dest.name + ".tmp")
+        tmp.unlink(missing_ok=True)
+        target = sqlite3.connect(tmp)
+        try:
+            self._conn.backup(target)
+            target.execute("PRAGMA journal_mode = DELETE")
+            if vacuum:
+                target.execute("VACUUM")
+        finally:
+            target.close()
+        os.replace(tmp, dest)
+        return dest
 
     def _task_row_or_raise(self, conn: sqlite3.Connection, key: str) -> sqlite3.Row:
         row = conn.execute("SELECT * FROM tasks WHERE task_key = ?", (key,)).fetchone()
