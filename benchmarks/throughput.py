@@ -8,6 +8,12 @@ machine: run it on the one you want figures for (``--device cuda`` on a GPU).
 
     python benchmarks/throughput.py                        # 2 CPU workers, 8 students
     python benchmarks/throughput.py --device cuda --workers 12 --students 48
+
+With ``--agreement`` the loop also runs a second seed, and the script reports how
+well the two trainers agree on the same students (Spearman rho and mean absolute
+difference of test accuracy) beside how well two seeds of the loop agree: the
+batched trainer's records may be mixed with the loop's only if the first is no
+worse than the second.
 """
 
 from __future__ import annotations
@@ -44,6 +50,11 @@ def main() -> None:
     )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--skip-loop", action="store_true")
+    parser.add_argument(
+        "--agreement",
+        action="store_true",
+        help="also run the loop with seed 1 and compare the trainers",
+    )
     args = parser.parse_args()
 
     recipe: Recipe = Plan.from_file(PLAN).recipe
