@@ -76,38 +76,61 @@ def main() -> None:
         f"torch {torch.__version__}"
     )
 
+    loop: dict[int, dict[str, float]] = {}
     if not args.skip_loop:
         pool = PoolExecutor(workers=args.workers, device=args.device)
         tjob = TeacherJob.make(task, space.to_dict(), Recipe(epochs=1))
         weights = encode_state_dict(teacher.state_dict())
-        jobs = [(StudentJob(tjob, a, "kd", 0, recipe), weights) for a in archs]
-        start = time.perf_counter()
-        outcomes = list(pool.run(jobs))
-        wall = time.perf_counter() - start
-        ok = [o for o in outcomes if o.status == "ok"]
-        per_run = sum(o.wall_time for o in ok) / max(1, len(ok))
-        print(
-            f"loop    {pool}: {len(ok)} runs in {wall:.0f} s = "
-            f"{60 * len(ok) / wall:.2f} runs/min ({per_run:.1f} s a run in its process, "
-            f"pool start-up included in the wall time)"
-        )
+        for seed in (0, 1) if args.agreement else (0,):
+            jobs = [(StudentJob(tjob, a, "kd", seed, recipe), weights) for a in archs]
+            start = time.perf_counter()
+            outcomes = list(pool.run(jobs))
+            wall = time.perf_counter() - start
+            ok = [o for o in outcomes if o.status == "ok"]
+            loop[seed] = {o.job.arch.id: o.result["test_acc"] for o in ok}
+            per_run = sum(o.wall_time for o in ok) / max(1, len(ok))
+            print(
+                f"loop    seed {seed}, {pool}: {len(ok)} runs in {wall:.0f} s = "
+                f"{60 * len(ok) / wall:.2f} runs/min ({per_run:.1f} s a run in its process; "
+                "pool start-up included in the wall time)"
+            )
 
+    batched: dict[str, float] = {}
     for group in args.batched_groups:
         start = time.perf_counter()
-        done = 0
         for i in range(0, len(archs), group):
             chunk = archs[i : i + group]
             results = train_batched(
                 space, chunk, data, recipe, teacher=teacher, seed=0, device=args.device
             )
-            done += sum(not isinstance(r, Exception) for r in results)
+            for arch, res in zip(chunk, results, strict=True):
+                if not isinstance(res, Exception):
+                    batched[arch.id] = res.test_acc
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()
         wall = time.perf_counter() - start
         print(
-            f"batched {group} students a program: {done} runs in {wall:.0f} s = "
-            f"{60 * done / wall:.2f} runs/min"
+            f"batched {group} students a program: {len(batched)} runs in {wall:.0f} s = "
+            f"{60 * len(batched) / wall:.2f} runs/min"
         )
+    if args.agreement and 1 in loop:
+        _agreement(loop, batched)
+
+
+def _agreement(loop: dict[int, dict[str, float]], batched: dict[str, float]) -> None:
+    from scipy.stats import spearmanr
+
+    ids = sorted(set(loop[0]) & set(loop[1]) & set(batched))
+    a, b, c = ([d[i] for i in ids] for d in (loop[0], loop[1], batched))
+
+    def diff(x: list[float], y: list[float]) -> float:
+        return 100 * sum(abs(p - q) for p, q in zip(x, y, strict=True)) / len(ids)
+
+    print(
+        f"agreement on {len(ids)} students: loop seed 0 vs loop seed 1: rho "
+        f"{spearmanr(a, b).statistic:.3f}, mean |diff| {diff(a, b):.2f} pp; loop seed 0 vs "
+        f"batched seed 0: rho {spearmanr(a, c).statistic:.3f}, mean |diff| {diff(a, c):.2f} pp"
+    )
 
 
 if __name__ == "__main__":
