@@ -306,20 +306,6 @@ def run_filter(
     return (f" WHERE {where}" if where else ""), [v for _, v in clauses]
 
 
-def _task_row(task: Task, role: str | None) -> dict[str, Any]:
-    return {
-        "task_key": task.key,
-        "dataset": task.dataset,
-        "spec": task.to_json(),
-        "num_classes": task.num_classes,
-        "image_size": task.image_size,
-        "channels": task.channels,
-        "seed": task.seed,
-        "role": role,
-        "created_at": utc_now(),
-    }
-
-
 def _task_key(task: Any) -> str:
     if isinstance(task, str):
         return task
