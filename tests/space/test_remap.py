@@ -20,7 +20,13 @@ def test_identical_student_gets_exact_outputs(strategy, digits16, small_space, d
     teacher, _ = digits_teacher
     student = small_space.build(small_space.teacher, 5, 1, seed=99)
     remap(teacher, student, strategy)
-    x = digits16.test.tensors()[0][:64].float() / 255
+    t_state, s_state = teacher.state_dict(), student.state_dict()
+    assert all(torch.equal(s_state[k], t_state[k]) for k in t_state)
+    # the trained teacher is channels-last: compare in the same memory layout
+    student.to(memory_format=torch.channels_last)
+    x = (digits16.test.tensors()[0][:64].float() / 255).contiguous(
+        memory_format=torch.channels_last
+    )
     with torch.no_grad():
         assert torch.equal(student.eval()(x), teacher.eval()(x))
 
