@@ -23,6 +23,8 @@ def _collect(args: argparse.Namespace) -> int:
         kwargs["threads"] = args.threads
     if args.executor == "ray" and args.address:
         kwargs["address"] = args.address
+    if args.executor == "batched" and args.group:
+        kwargs["group"] = args.group
     report = collect(
         plan,
         store,
@@ -117,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("collect", help="run a collection plan into a record store")
     p.add_argument("--config", type=Path, required=True, help="plan file (.toml, .yaml)")
     p.add_argument("--store", type=Path, default=None, help="record store (default: the plan's)")
-    p.add_argument("--executor", default="pool", choices=["pool", "ray", "serial"])
+    p.add_argument("--executor", default="pool", choices=["pool", "batched", "ray", "serial"])
+    p.add_argument("--group", type=int, default=None, help="students a program (batched)")
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--threads", type=int, default=None, help="torch threads per worker")
     p.add_argument("--device", default="cpu")

@@ -3,6 +3,7 @@
 from dassgnn.collect.collector import CollectReport, collect
 from dassgnn.collect.executors import (
     EXECUTORS,
+    BatchedExecutor,
     PoolExecutor,
     RayExecutor,
     SerialExecutor,
@@ -14,6 +15,7 @@ from dassgnn.collect.plan import Plan, StudentJob, TaskGroup, TeacherJob
 
 __all__ = [
     "EXECUTORS",
+    "BatchedExecutor",
     "CollectReport",
     "JobOutcome",
     "Plan",

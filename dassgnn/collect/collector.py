@@ -11,7 +11,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from dassgnn.collect.executors import create_executor
-from dassgnn.collect.jobs import TRAINER, JobOutcome
+from dassgnn.collect.jobs import JobOutcome
 from dassgnn.collect.plan import Plan, StudentJob, TeacherJob
 from dassgnn.records import RecordStore, StudentRecord
 from dassgnn.records.codec import decode_state_dict
@@ -61,7 +61,7 @@ def _record_teacher(store: RecordStore, outcome: JobOutcome) -> None:
         outcome.result["test_acc"],
         teacher_id=job.teacher_id,
         state_dict=decode_state_dict(outcome.weights),
-        trainer=TRAINER,
+        trainer=outcome.trainer,
         device=outcome.device,
         wall_time=outcome.wall_time,
     )
@@ -81,7 +81,7 @@ def _record_run(store: RecordStore, outcome: JobOutcome, retry: bool) -> None:
         result=outcome.result,
         error=outcome.error,
         student=StudentRecord.from_space(space, job.arch, job.teacher.task),
-        trainer=TRAINER,
+        trainer=outcome.trainer,
         device=outcome.device,
         wall_time=outcome.wall_time,
         host=outcome.host,

@@ -4,8 +4,8 @@ All executors run the same job function (:func:`~dassgnn.collect.jobs.run_in_pro
 and yield :class:`~dassgnn.collect.jobs.JobOutcome` objects as jobs finish, with
 a bounded number in flight, so that killing the collection loses at most
 those. Registered in :data:`EXECUTORS`: ``"pool"`` (a local process pool, the
-default), ``"ray"`` (a Ray cluster, ``pip install dassgnn[ray]``) and
-``"serial"`` (this process, for debugging).
+default), ``"batched"`` (many students a program, for GPUs), ``"ray"`` (a Ray
+cluster, ``pip install dassgnn[ray]``) and ``"serial"`` (this process, for debugging).
 """
 
 from __future__ import annotations
@@ -16,7 +16,14 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any
 
-from dassgnn.collect.jobs import JobOutcome, Worker, init_process, run_in_process
+from dassgnn.collect.jobs import (
+    JobOutcome,
+    Worker,
+    init_process,
+    run_batch_in_process,
+    run_in_process,
+)
+from dassgnn.collect.plan import TeacherJob
 from dassgnn.registry import Registry
 
 Item = tuple[Any, bytes | None]
@@ -115,6 +122,87 @@ class PoolExecutor:
         return (
             f"{self.__class__.__name__}(workers={self.workers}, device={self.device!r}, "
             f"threads={self.threads})"
+        )
+
+
+@EXECUTORS.register("batched")
+class BatchedExecutor:
+    """Trains student runs that share teacher, mode, seed and recipe ``group`` at a
+    time in one program (:func:`~dassgnn.collect.batched.train_batched`), in a pool
+    of processes; teacher jobs run one a process as in :class:`PoolExecutor`.
+    Meant for GPUs, where the per-student loop is launch-bound; records say
+    ``trainer = "batched"``.
+
+    Args:
+        workers (int, optional): Processes. (default: 1, or 1 per GPU with CUDA)
+        device (str, optional): Torch device. (default: :obj:`"cpu"`)
+        group (int, optional): Students a program. (default: :obj:`16`)
+        threads (int, optional): Torch CPU threads a process. (default: all usable CPUs
+            divided among the workers)
+    """
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        device: str = "cpu",
+        group: int = 16,
+        threads: int | None = None,
+    ) -> None:
+        if device.startswith("cuda"):
+            import torch
+
+            default = max(1, torch.cuda.device_count())
+        else:
+            default = 1
+        self.workers = workers or default
+        if self.workers < 1 or group < 1:
+            raise ValueError(f"workers and group must be >= 1, got {self.workers} and {group}")
+        self.device = device
+        self.group = group
+        self.threads = threads or max(1, available_cpus() // self.workers)
+
+    def run(self, items: Iterable[Item]) -> Iterator[JobOutcome]:
+        """Yields outcomes as programs finish."""
+        context = multiprocessing.get_context("spawn")
+        buffers: dict[tuple, list[Item]] = {}
+        with ProcessPoolExecutor(
+            self.workers,
+            mp_context=context,
+            initializer=init_process,
+            initargs=(self.device, self.threads),
+        ) as pool:
+            pending: set = set()
+
+            def submit(batch: list[Item]) -> None:
+                jobs = [job for job, _ in batch]
+                pending.add(pool.submit(run_batch_in_process, jobs, batch[0][1]))
+
+            def drain(limit: int) -> Iterator[JobOutcome]:
+                nonlocal pending
+                while len(pending) > limit:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        result = future.result()
+                        yield from result if isinstance(result, list) else [result]
+
+            for job, weights in items:
+                if isinstance(job, TeacherJob):
+                    pending.add(pool.submit(run_in_process, job, weights))
+                else:
+                    key = (job.teacher.teacher_id, job.mode, job.seed, job.recipe)
+                    buffer = buffers.setdefault(key, [])
+                    buffer.append((job, weights))
+                    if len(buffer) == self.group:
+                        submit(buffers.pop(key))
+                yield from drain(self.workers)
+            for batch in buffers.values():
+                submit(batch)
+            yield from drain(0)
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__class__.__name__}(workers={self.workers}, device={self.device!r}, "
+            f"group={self.group})"
         )
 
 

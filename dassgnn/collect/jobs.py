@@ -16,8 +16,9 @@ from dassgnn.kd import TeacherCache, distill, train_scratch, train_teacher
 from dassgnn.records.codec import decode_state_dict, encode_state_dict
 from dassgnn.space import space_from_dict
 
-#: Name of the per-student training loop in the records' ``trainer`` column.
+#: Names of the trainers in the records' ``trainer`` column.
 TRAINER = "loop"
+BATCHED_TRAINER = "batched"
 
 
 @dataclass
@@ -32,6 +33,7 @@ class JobOutcome:
         weights (bytes, optional): A teacher's float16 state dict.
         wall_time (float): Seconds spent, failures included.
         device (str): Where it ran. host (str): The machine.
+        trainer (str): ``"loop"`` (one student a program) or ``"batched"``.
     """
 
     job: TeacherJob | StudentJob
@@ -42,6 +44,7 @@ class JobOutcome:
     wall_time: float = 0.0
     device: str = "cpu"
     host: str = field(default_factory=socket.gethostname)
+    trainer: str = TRAINER
 
 
 class Worker:
@@ -102,6 +105,73 @@ class Worker:
                 device=self.device,
             )
 
+    def batch(self, jobs: list[StudentJob], weights: bytes | None) -> list[JobOutcome]:
+        """Runs student jobs that share task, teacher, mode, seed and recipe in one
+        program with :func:`~dassgnn.collect.batched.train_batched`; if the whole
+        batch fails, every job gets the failure."""
+        from dassgnn.collect.batched import train_batched
+
+        start = time.perf_counter()
+        first = jobs[0]
+        keys = {(j.teacher.teacher_id, j.mode, j.seed, j.recipe) for j in jobs}
+        try:
+            if len(keys) != 1:
+                raise ValueError("a batch must share teacher, mode, seed and recipe")
+            space = space_from_dict(first.teacher.space)
+            data = self.data(first.teacher)
+            teacher = None
+            if first.mode == "kd":
+                if weights is None:
+                    raise ValueError(f"KD job {first.key} needs its teacher's weights")
+                teacher = self.teacher(first, weights).teacher
+            results = train_batched(
+                space,
+                [j.arch for j in jobs],
+                data,
+                first.recipe,
+                teacher=teacher,
+                seed=first.seed,
+                device=self.device,
+            )
+        except Exception as error:
+            text = f"{type(error).__name__}: {error}"
+            wall = (time.perf_counter() - start) / len(jobs)
+            return [
+                JobOutcome(
+                    j,
+                    "failed",
+                    error=text,
+                    wall_time=wall,
+                    device=self.device,
+                    trainer=BATCHED_TRAINER,
+                )
+                for j in jobs
+            ]
+        out = []
+        for job, result in zip(jobs, results, strict=True):
+            if isinstance(result, Exception):
+                out.append(
+                    JobOutcome(
+                        job,
+                        "failed",
+                        error=f"{type(result).__name__}: {result}",
+                        device=self.device,
+                        trainer=BATCHED_TRAINER,
+                    )
+                )
+            else:
+                out.append(
+                    JobOutcome(
+                        job,
+                        "ok",
+                        result=result.to_dict(),
+                        wall_time=result.wall_time,
+                        device=self.device,
+                        trainer=BATCHED_TRAINER,
+                    )
+                )
+        return out
+
     def _teacher_job(self, job: TeacherJob, start: float) -> JobOutcome:
         space = space_from_dict(job.space)
         model, result = train_teacher(
@@ -155,3 +225,10 @@ def run_in_process(job: TeacherJob | StudentJob, weights: bytes | None = None) -
     if _WORKER is None:
         init_process()
     return _WORKER(job, weights)
+
+
+def run_batch_in_process(jobs: list[StudentJob], weights: bytes | None) -> list[JobOutcome]:
+    """The batched executor's job function: :meth:`Worker.batch` on this process's worker."""
+    if _WORKER is None:
+        init_process()
+    return _WORKER.batch(jobs, weights)

@@ -70,7 +70,7 @@ def test_executor_registry():
     pool = create_executor("pool", workers=2)
     assert isinstance(pool, PoolExecutor) and pool.threads == 1
     assert str(pool) == "PoolExecutor(workers=2, device='cpu', threads=1)"
-    with pytest.raises(KeyError, match="valid names: pool, ray, serial"):
+    with pytest.raises(KeyError, match="valid names: batched, pool, ray, serial"):
         create_executor("slurm")
 
 
@@ -151,3 +151,18 @@ def test_ray_runs_a_tiny_plan(tmp_path):
     serial = tmp_path / "serial.db"
     collect(plan, serial, executor="serial", threads=1, progress=False)
     assert rows(db) == rows(serial)
+
+
+def test_batched_executor_records_batched_runs(tmp_path, tiny_plan):
+    db = tmp_path / "b.db"
+    report = collect(tiny_plan, db, executor="batched", group=3, threads=1, progress=False)
+    assert report.teachers_trained == 1 and report.runs_done == 12 and report.runs_failed == 0
+    loop = tmp_path / "l.db"
+    collect(tiny_plan, loop, executor="serial", threads=1, progress=False)
+    with RecordStore(db, readonly=True) as b, RecordStore(loop, readonly=True) as s:
+        assert {r.trainer for r in b.runs()} == {"batched"}
+        batched = {r.key: r.test_acc for r in b.runs()}
+        looped = {r.key: r.test_acc for r in s.runs()}
+    assert set(batched) == set(looped)
+    # one-epoch runs on 8x8 digits: the two trainers land close to each other
+    assert sum(abs(batched[k] - looped[k]) for k in batched) / len(batched) < 0.1
