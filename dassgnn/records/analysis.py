@@ -94,8 +94,9 @@ def label_report(store: RecordStore, role: str | None = None) -> list[dict[str, 
 
 def format_label_report(reports: list[dict[str, Any]]) -> str:
     """A plain-text table of :func:`label_report` (accuracies in %)."""
+    width = max([len("task"), *(len(r["task"]) for r in reports)]) + 2
     head = (
-        f"{'task':<34}{'role':<11}{'n':>4}{'pairs':>6}{'seed rho':>9}{'KD range %':>13}"
+        f"{'task':<{width}}{'role':<11}{'n':>4}{'pairs':>6}{'seed rho':>9}{'KD range %':>13}"
         f"{'seed diff':>10}{'rho(params)':>12}{'rho(scratch)':>13}{'KD-scr':>7}{'teacher':>8}"
     )
     lines = [head]
@@ -103,7 +104,7 @@ def format_label_report(reports: list[dict[str, Any]]) -> str:
         span = f"{100 * r['kd_min']:.1f}-{100 * r['kd_max']:.1f}"
         flag = "  saturated" if r["saturated"] else ""
         lines.append(
-            f"{r['task']:<34}{(r['role'] or '-'):<11}{r['students']:>4}{r['paired']:>6}"
+            f"{r['task']:<{width}}{(r['role'] or '-'):<11}{r['students']:>4}{r['paired']:>6}"
             f"{r['seed_rho']:>9.2f}{span:>13}{100 * r['seed_diff']:>10.2f}"
             f"{r['rho_params']:>12.2f}{r['rho_scratch']:>13.2f}{100 * r['kd_gain']:>7.1f}"
             f"{100 * r['teacher_acc']:>8.1f}{flag}"
