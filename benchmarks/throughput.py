@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -49,6 +50,14 @@ def main() -> None:
         "--batched-groups", type=int, nargs="+", default=[8], help="students per batched program"
     )
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--teacher-epochs", type=int, default=1, help="epochs of the benchmark's own teacher"
+    )
+    parser.add_argument(
+        "--amp",
+        action="store_true",
+        help="also time the batched trainer with bfloat16 autocast (CUDA only)",
+    )
     parser.add_argument("--skip-loop", action="store_true")
     parser.add_argument(
         "--agreement",
@@ -66,20 +75,37 @@ def main() -> None:
     )
     data = task.load()
     space = ResNetSpace()
-    teacher, _ = train_teacher(
-        space, data, Recipe(epochs=1, eval_every=0), seed=0, device=args.device
+    teacher, teacher_result = train_teacher(
+        space, data, Recipe(epochs=args.teacher_epochs, eval_every=0), seed=0, device=args.device
     )
     archs = space.sample(args.students, seed=0)
     print(
-        f"task {task.key}: {len(data.train)} train images, recipe {recipe.epochs} epochs "
+        f"task {task.key}: {len(data.train)} train images, teacher "
+        f"{100 * teacher_result.test_acc:.1f}% after {args.teacher_epochs} epochs, "
+        f"recipe {recipe.epochs} epochs "
         f"(min_steps {recipe.min_steps}), {len(archs)} students, device {args.device}, "
         f"torch {torch.__version__}"
     )
 
+    batched: dict[str, float] = {}
+    for group in args.batched_groups:
+        batched = _time_batched(space, archs, data, recipe, teacher, group, args.device)
+    amp: dict[str, float] = {}
+    if args.amp and args.device.startswith("cuda"):
+        amp = _time_batched(
+            space,
+            archs,
+            data,
+            replace(recipe, amp=True),
+            teacher,
+            max(args.batched_groups),
+            args.device,
+            "(bf16 autocast)",
+        )
     loop: dict[int, dict[str, float]] = {}
     if not args.skip_loop:
         pool = PoolExecutor(workers=args.workers, device=args.device)
-        tjob = TeacherJob.make(task, space.to_dict(), Recipe(epochs=1))
+        tjob = TeacherJob.make(task, space.to_dict(), Recipe(epochs=args.teacher_epochs))
         weights = encode_state_dict(teacher.state_dict())
         for seed in (0, 1) if args.agreement else (0,):
             jobs = [(StudentJob(tjob, a, "kd", seed, recipe), weights) for a in archs]
@@ -94,27 +120,50 @@ def main() -> None:
                 f"{60 * len(ok) / wall:.2f} runs/min ({per_run:.1f} s a run in its process; "
                 "pool start-up included in the wall time)"
             )
+            if seed == 0:
+                _compare("loop seed 0 vs batched seed 0", loop[0], batched)
+                if amp:
+                    _compare("loop seed 0 vs batched bf16 seed 0", loop[0], amp)
 
-    batched: dict[str, float] = {}
-    for group in args.batched_groups:
-        start = time.perf_counter()
-        for i in range(0, len(archs), group):
-            chunk = archs[i : i + group]
-            results = train_batched(
-                space, chunk, data, recipe, teacher=teacher, seed=0, device=args.device
-            )
-            for arch, res in zip(chunk, results, strict=True):
-                if not isinstance(res, Exception):
-                    batched[arch.id] = res.test_acc
-        if args.device.startswith("cuda"):
-            torch.cuda.synchronize()
-        wall = time.perf_counter() - start
-        print(
-            f"batched {group} students a program: {len(batched)} runs in {wall:.0f} s = "
-            f"{60 * len(batched) / wall:.2f} runs/min"
-        )
     if args.agreement and 1 in loop:
         _agreement(loop, batched)
+
+
+def _time_batched(
+    space: ResNetSpace,
+    archs: list,
+    data: object,
+    recipe: Recipe,
+    teacher: torch.nn.Module,
+    group: int,
+    device: str,
+    label: str = "",
+) -> dict[str, float]:
+    accs: dict[str, float] = {}
+    start = time.perf_counter()
+    for i in range(0, len(archs), group):
+        chunk = archs[i : i + group]
+        results = train_batched(space, chunk, data, recipe, teacher=teacher, seed=0, device=device)
+        for arch, res in zip(chunk, results, strict=True):
+            if not isinstance(res, Exception):
+                accs[arch.id] = res.test_acc
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    wall = time.perf_counter() - start
+    print(
+        f"batched {group} students a program {label}: {len(accs)} runs in {wall:.0f} s = "
+        f"{60 * len(accs) / wall:.2f} runs/min"
+    )
+    return accs
+
+
+def _compare(label: str, x: dict[str, float], y: dict[str, float]) -> None:
+    from scipy.stats import spearmanr
+
+    ids = sorted(set(x) & set(y))
+    a, b = [x[i] for i in ids], [y[i] for i in ids]
+    diff = 100 * sum(abs(p - q) for p, q in zip(a, b, strict=True)) / len(ids)
+    print(f"{label}: rho {spearmanr(a, b).statistic:.3f}, mean |diff| {diff:.2f} pp")
 
 
 def _agreement(loop: dict[int, dict[str, float]], batched: dict[str, float]) -> None:

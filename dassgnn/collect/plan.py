@@ -254,6 +254,19 @@ class Plan:
             raise ValueError(f"plan file {str(path)!r} does not hold a mapping")
         return cls.from_dict(data)
 
+    def select(self, role: str) -> Plan:
+        """The plan restricted to the task groups of one ``role`` (e.g. to run the
+        meta-training tasks on one machine and the meta-test tasks on another).
+
+        Raises:
+            ValueError: If no group has that role.
+        """
+        groups = tuple(g for g in self.groups if g.role == role)
+        if not groups:
+            roles = sorted({str(g.role) for g in self.groups})
+            raise ValueError(f"no task group has role={role!r}; the plan's roles are {roles}")
+        return dataclasses.replace(self, groups=groups)
+
     def teacher_jobs(self) -> list[TeacherJob]:
         """One teacher per task."""
         jobs = []

@@ -141,3 +141,9 @@ def test_the_committed_plan_parses():
     }
     assert len(shapes) == 4
     assert plan.recipe.min_steps == 200 and plan.recipe.eval_every == 0
+    train = plan.select("meta-train")
+    assert {j.role for j in train.teacher_jobs()} == {"meta-train"}
+    assert len(train.student_jobs()) == 24 * 30
+    assert set(train.student_jobs()) < set(plan.student_jobs())
+    with pytest.raises(ValueError, match=r"no task group has role='validation'.*meta-test"):
+        plan.select("validation")
