@@ -12,8 +12,8 @@ def _collect(args: argparse.Namespace) -> int:
     from dassgnn.collect import Plan, collect
 
     plan = Plan.from_file(args.config)
-    if args.role:
-        plan = plan.select(args.role)
+    if args.role or args.seeds:
+        plan = plan.select(args.role, args.seeds)
     store = args.store or plan.store
     if store is None:
         print("dassgnn collect: give --store or set 'store' in the plan", file=sys.stderr)
@@ -127,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch threads per worker")
     p.add_argument("--device", default="cpu")
     p.add_argument("--role", default=None, help="only the plan's task groups of this role")
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help="only runs of these seeds")
     p.add_argument("--address", default=None, help="Ray cluster address")
     p.add_argument("--retry-failed", action="store_true")
     p.add_argument(

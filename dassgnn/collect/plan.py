@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -254,17 +254,36 @@ class Plan:
             raise ValueError(f"plan file {str(path)!r} does not hold a mapping")
         return cls.from_dict(data)
 
-    def select(self, role: str) -> Plan:
-        """The plan restricted to the task groups of one ``role`` (e.g. to run the
-        meta-training tasks on one machine and the meta-test tasks on another).
+    def select(self, role: str | None = None, seeds: Sequence[int] | None = None) -> Plan:
+        """A part of the plan: the task groups of one ``role`` and/or only the runs
+        (KD and scratch) of some ``seeds``. Use it to run parts of a plan on
+        different machines, e.g. the meta-training tasks on a GPU, or extra seeds.
+
+        Args:
+            role (str, optional): Keep the groups with this role.
+            seeds (Sequence[int], optional): Keep the runs with these seeds.
 
         Raises:
-            ValueError: If no group has that role.
+            ValueError: If nothing of the plan is left.
         """
-        groups = tuple(g for g in self.groups if g.role == role)
-        if not groups:
-            roles = sorted({str(g.role) for g in self.groups})
-            raise ValueError(f"no task group has role={role!r}; the plan's roles are {roles}")
+        groups = self.groups
+        if role is not None:
+            groups = tuple(g for g in groups if g.role == role)
+            if not groups:
+                roles = sorted({str(g.role) for g in self.groups})
+                raise ValueError(f"no task group has role={role!r}; the plan's roles are {roles}")
+        if seeds is not None:
+            keep = set(seeds)
+            groups = tuple(
+                dataclasses.replace(
+                    g,
+                    kd_seeds=tuple(s for s in g.kd_seeds if s in keep),
+                    scratch_seeds=tuple(s for s in g.scratch_seeds if s in keep),
+                )
+                for g in groups
+            )
+            if not any(g.kd_seeds or g.scratch_seeds for g in groups):
+                raise ValueError(f"no run of the plan has a seed in seeds={sorted(keep)}")
         return dataclasses.replace(self, groups=groups)
 
     def teacher_jobs(self) -> list[TeacherJob]:

@@ -147,3 +147,9 @@ def test_the_committed_plan_parses():
     assert set(train.student_jobs()) < set(plan.student_jobs())
     with pytest.raises(ValueError, match=r"no task group has role='validation'.*meta-test"):
         plan.select("validation")
+    extra = plan.select("meta-test", seeds=[1])
+    assert {j.seed for j in extra.student_jobs()} == {1}
+    assert {j.mode for j in extra.student_jobs()} == {"kd"}
+    assert len(extra.student_jobs()) == 5 * 40
+    with pytest.raises(ValueError, match=r"no run of the plan has a seed in seeds=\[7\]"):
+        plan.select(seeds=[7])
