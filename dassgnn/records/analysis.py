@@ -6,11 +6,19 @@ the records: Spearman :math:`\\rho` between two KD seeds of the same students
 mean seed-to-seed difference, :math:`\\rho` of the parameter count with KD
 accuracy (if that is near the ceiling, size alone ranks the students) and
 :math:`\\rho` of KD with scratch accuracy, and the mean gain of KD over scratch.
+
+With more than two seeds it also gives the mean :math:`\\rho` over all seed
+pairs, the reliability of the label averaged over the :math:`k` seeds
+(Spearman-Brown, :math:`k\\bar\\rho / (1 + (k-1)\\bar\\rho)`), the measured
+:math:`\\rho` between the means of two halves of the seeds, and the mean
+:math:`\\rho` of seed pairs made by the same trainer against pairs made by
+different trainers (loop and batched; a gap would show that mixing them adds noise).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from itertools import combinations
 from typing import Any
 
 import numpy as np
@@ -34,6 +42,41 @@ def _tau(pairs: list[tuple[float, float]]) -> float:
     return float(kendalltau([a for a, _ in pairs], [b for _, b in pairs]).statistic)
 
 
+def _mean(values: list[float]) -> float:
+    finite = [v for v in values if not np.isnan(v)]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
+def _seed_figures(kd: dict[str, dict[int, float]], made_by: dict[int, set]) -> dict[str, Any]:
+    seeds = sorted({s for v in kd.values() for s in v})
+    pair_rhos = {}
+    for a, b in combinations(seeds, 2):
+        both = [v for v in kd.values() if a in v and b in v]
+        pair_rhos[a, b] = _rho([v[a] for v in both], [v[b] for v in both])
+    r = _mean(list(pair_rhos.values()))
+    k = len(seeds)
+    complete = [v for v in kd.values() if len(v) == k]
+    half = k // 2
+    split = (
+        _rho(
+            [float(np.mean([v[s] for s in seeds[:half]])) for v in complete],
+            [float(np.mean([v[s] for s in seeds[half : 2 * half]])) for v in complete],
+        )
+        if k >= 4
+        else float("nan")
+    )
+    same = [x for (a, b), x in pair_rhos.items() if made_by[a] == made_by[b]]
+    cross = [x for (a, b), x in pair_rhos.items() if made_by[a] != made_by[b]]
+    return {
+        "seeds": seeds,
+        "pair_rho": r,
+        "mean_rho": k * r / (1 + (k - 1) * r) if k > 1 and not np.isnan(r) else float("nan"),
+        "split_rho": split,
+        "rho_same_trainer": _mean(same),
+        "rho_cross_trainer": _mean(cross),
+    }
+
+
 def task_report(store: RecordStore, task_key: str) -> dict[str, Any]:
     """Label-quality figures of one task's runs (all recipes of the task's KD runs pooled
     by architecture and seed; a task is expected to use one recipe).
@@ -47,16 +90,27 @@ def task_report(store: RecordStore, task_key: str) -> dict[str, Any]:
         ``seed_rho`` and ``seed_tau`` (ceiling), ``kd_min``/``kd_max``/``kd_std``
         (of the seed-mean KD accuracy), ``seed_diff`` (mean absolute difference
         of the two seeds), ``rho_params``, ``rho_flops``, ``rho_scratch``,
-        ``kd_gain`` (mean KD − scratch accuracy), ``teacher_acc``, ``saturated``.
+        ``kd_gain`` (mean KD − scratch accuracy), ``teacher_acc``, ``saturated``;
+        over all seeds: ``seeds``, ``pair_rho``, ``mean_rho``, ``split_rho``,
+        ``rho_same_trainer``, ``rho_cross_trainer`` (see the module's text).
+        ``seed_rho``, ``seed_tau`` and ``seed_diff`` compare the two lowest seeds.
     """
     kd: dict[str, dict[int, float]] = defaultdict(dict)
+    made_by: dict[int, set] = defaultdict(set)
     for run in store.runs(task_key, mode="kd"):
+        if run.status != "ok":
+            continue
         kd[run.arch_id][run.seed] = run.test_acc
+        made_by[run.seed].add(run.trainer)
     scratch = {r.arch_id: r.test_acc for r in store.runs(task_key, mode="scratch")}
     cost = {s.arch_id: (s.params, s.flops) for s in store.students()}
     mean = {a: float(np.mean(list(v.values()))) for a, v in kd.items()}
     seeds = sorted({s for v in kd.values() for s in v})
-    pairs = [(v[seeds[0]], v[seeds[1]]) for v in kd.values() if len(seeds) > 1 and len(v) > 1]
+    pairs = [
+        (v[seeds[0]], v[seeds[1]])
+        for v in kd.values()
+        if len(seeds) > 1 and set(seeds[:2]) <= set(v)
+    ]
     archs = sorted(mean)
     both = [a for a in archs if a in scratch]
     values = np.array([mean[a] for a in archs]) if archs else np.array([float("nan")])
@@ -82,6 +136,7 @@ def task_report(store: RecordStore, task_key: str) -> dict[str, Any]:
         "kd_gain": float(np.mean([mean[a] - scratch[a] for a in both])) if both else float("nan"),
         "teacher_acc": teachers[0].test_acc if teachers else float("nan"),
     }
+    report.update(_seed_figures(kd, made_by))
     report["saturated"] = bool(report["kd_max"] >= SATURATED)
     return report
 
@@ -96,7 +151,8 @@ def format_label_report(reports: list[dict[str, Any]]) -> str:
     """A plain-text table of :func:`label_report` (accuracies in %)."""
     width = max([len("task"), *(len(r["task"]) for r in reports)]) + 2
     head = (
-        f"{'task':<{width}}{'role':<11}{'n':>4}{'pairs':>6}{'seed rho':>9}{'KD range %':>13}"
+        f"{'task':<{width}}{'role':<11}{'n':>4}{'pairs':>6}{'seed rho':>9}{'seeds':>6}"
+        f"{'pair rho':>9}{'mean rho':>9}{'KD range %':>13}"
         f"{'seed diff':>10}{'rho(params)':>12}{'rho(scratch)':>13}{'KD-scr':>7}{'teacher':>8}"
     )
     lines = [head]
@@ -105,8 +161,10 @@ def format_label_report(reports: list[dict[str, Any]]) -> str:
         flag = "  saturated" if r["saturated"] else ""
         lines.append(
             f"{r['task']:<{width}}{(r['role'] or '-'):<11}{r['students']:>4}{r['paired']:>6}"
-            f"{r['seed_rho']:>9.2f}{span:>13}{100 * r['seed_diff']:>10.2f}"
+            f"{r['seed_rho']:>9.2f}{len(r['seeds']):>6}{r['pair_rho']:>9.2f}{r['mean_rho']:>9.2f}"
+            f"{span:>13}{100 * r['seed_diff']:>10.2f}"
             f"{r['rho_params']:>12.2f}{r['rho_scratch']:>13.2f}{100 * r['kd_gain']:>7.1f}"
-            f"{100 * r['teacher_acc']:>8.1f}{flag}"
+            f"{100 * r['teacher_acc']:>8.1f}"
+            f"{r['rho_same_trainer']:>15.2f}/{r['rho_cross_trainer']:<5.2f}{flag}"
         )
     return "\n".join(lines)

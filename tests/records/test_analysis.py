@@ -101,3 +101,47 @@ def test_single_seed_has_no_ceiling(tmp_path):
             )
         r = task_report(s, TASK.key)
         assert r["paired"] == 0 and math.isnan(r["seed_rho"]) and r["saturated"]
+
+
+def test_more_seeds_give_pair_and_split_reliability(tmp_path):
+    # four seeds of six students; seeds 0, 1 by the loop, seeds 2, 3 by the batched trainer
+    acc = [
+        (0.60, 0.61, 0.62, 0.60),
+        (0.70, 0.68, 0.69, 0.71),
+        (0.65, 0.66, 0.64, 0.63),
+        (0.80, 0.79, 0.78, 0.81),
+        (0.75, 0.77, 0.76, 0.74),
+        (0.55, 0.58, 0.56, 0.57),
+    ]
+    with RecordStore(tmp_path / "r.db") as s:
+        s.add_task(TASK, role="meta-test")
+        net = SPACE.build(SPACE.teacher, 3, 3, seed=0)
+        tid = s.add_teacher(TASK, SPACE, SPACE.teacher, RECIPE, 0, 0.9, state_dict=net.state_dict())
+        for arch, row in zip(SPACE.sample(len(acc), seed=0), acc, strict=True):
+            for seed, a in enumerate(row):
+                s.add_run(
+                    TASK,
+                    arch,
+                    mode="kd",
+                    seed=seed,
+                    recipe=RECIPE,
+                    teacher_id=tid,
+                    test_acc=a,
+                    student=StudentRecord.from_space(SPACE, arch, TASK),
+                    trainer="loop" if seed < 2 else "batched",
+                )
+        r = task_report(s, TASK.key)
+    cols = list(zip(*acc, strict=True))
+    pairs = {
+        (a, b): spearmanr(cols[a], cols[b]).statistic for a in range(4) for b in range(a + 1, 4)
+    }
+    mean = sum(pairs.values()) / 6
+    assert r["seeds"] == [0, 1, 2, 3]
+    assert r["seed_rho"] == pytest.approx(pairs[0, 1])
+    assert r["pair_rho"] == pytest.approx(mean)
+    assert r["mean_rho"] == pytest.approx(4 * mean / (1 + 3 * mean))
+    halves = [(a + b) / 2 for a, b, _, _ in acc], [(c + d) / 2 for _, _, c, d in acc]
+    assert r["split_rho"] == pytest.approx(spearmanr(*halves).statistic)
+    assert r["rho_same_trainer"] == pytest.approx((pairs[0, 1] + pairs[2, 3]) / 2)
+    cross = [pairs[0, 2], pairs[0, 3], pairs[1, 2], pairs[1, 3]]
+    assert r["rho_cross_trainer"] == pytest.approx(sum(cross) / 4)
