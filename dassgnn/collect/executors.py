@@ -125,6 +125,35 @@ class PoolExecutor:
         )
 
 
+def group_jobs(items: Iterable[Item], group: int) -> Iterator[Item | list[Item]]:
+    """Groups student jobs for the batched trainer: up to ``group`` consecutive
+    ``(job, weights)`` items that share teacher, mode, seed and recipe become one
+    list; teacher items pass through alone. The collector sends jobs grouped, so
+    a group closes when the next job differs or when it is full.
+
+    Args:
+        items (Iterable): ``(job, weights)`` pairs.
+        group (int): Largest group.
+
+    Yields:
+        A teacher ``(job, weights)`` item, or a list of student items.
+    """
+    buffer: list[Item] = []
+    current = None
+    for job, weights in items:
+        if isinstance(job, TeacherJob):
+            yield job, weights
+            continue
+        key = (job.teacher.teacher_id, job.mode, job.seed, job.recipe)
+        if buffer and (key != current or len(buffer) == group):
+            yield buffer
+            buffer = []
+        current = key
+        buffer.append((job, weights))
+    if buffer:
+        yield buffer
+
+
 @EXECUTORS.register("batched")
 class BatchedExecutor:
     """Trains student runs that share teacher, mode, seed and recipe ``group`` at a
@@ -164,7 +193,6 @@ class BatchedExecutor:
     def run(self, items: Iterable[Item]) -> Iterator[JobOutcome]:
         """Yields outcomes as programs finish."""
         context = multiprocessing.get_context("spawn")
-        buffers: dict[tuple, list[Item]] = {}
         with ProcessPoolExecutor(
             self.workers,
             mp_context=context,
@@ -172,10 +200,6 @@ class BatchedExecutor:
             initargs=(self.device, self.threads),
         ) as pool:
             pending: set = set()
-
-            def submit(batch: list[Item]) -> None:
-                jobs = [job for job, _ in batch]
-                pending.add(pool.submit(run_batch_in_process, jobs, batch[0][1]))
 
             def drain(limit: int) -> Iterator[JobOutcome]:
                 nonlocal pending
@@ -185,18 +209,13 @@ class BatchedExecutor:
                         result = future.result()
                         yield from result if isinstance(result, list) else [result]
 
-            for job, weights in items:
-                if isinstance(job, TeacherJob):
-                    pending.add(pool.submit(run_in_process, job, weights))
+            for unit in group_jobs(items, self.group):
+                if isinstance(unit, list):
+                    jobs = [job for job, _ in unit]
+                    pending.add(pool.submit(run_batch_in_process, jobs, unit[0][1]))
                 else:
-                    key = (job.teacher.teacher_id, job.mode, job.seed, job.recipe)
-                    buffer = buffers.setdefault(key, [])
-                    buffer.append((job, weights))
-                    if len(buffer) == self.group:
-                        submit(buffers.pop(key))
+                    pending.add(pool.submit(run_in_process, *unit))
                 yield from drain(self.workers)
-            for batch in buffers.values():
-                submit(batch)
             yield from drain(0)
 
     def __repr__(self) -> str:

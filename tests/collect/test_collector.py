@@ -166,3 +166,19 @@ def test_batched_executor_records_batched_runs(tmp_path, tiny_plan):
     assert set(batched) == set(looped)
     # one-epoch runs on 8x8 digits: the two trainers land close to each other
     assert sum(abs(batched[k] - looped[k]) for k in batched) / len(batched) < 0.1
+
+
+def test_group_jobs_closes_a_group_when_the_key_changes_or_it_is_full(tiny_plan):
+    from dassgnn.collect.executors import group_jobs
+
+    teacher = tiny_plan.teacher_jobs()[0]
+    students = tiny_plan.student_jobs()  # 4 students x (kd 0, kd 1, scratch 0), grouped
+    items = [(teacher, None)] + [(job, b"w" if job.mode == "kd" else None) for job in students]
+    units = list(group_jobs(items, group=3))
+    assert units[0] == (teacher, None)
+    groups = units[1:]
+    assert [len(g) for g in groups] == [3, 1, 3, 1, 3, 1]
+    assert [job for g in groups for job, _ in g] == students
+    for g in groups:
+        assert len({(j.teacher.teacher_id, j.mode, j.seed) for j, _ in g}) == 1
+    assert [len(g) for g in group_jobs(items[1:], group=40)] == [4, 4, 4]
