@@ -83,7 +83,13 @@ class StudentJob:
         """The record store's unique key of this run."""
         teacher_id = self.teacher.teacher_id if self.mode == "kd" else ""
         return RunKey(
-            self.teacher.task.key, teacher_id, self.arch.id, self.mode, self.seed, self.recipe.key
+            self.teacher.task.key,
+            teacher_id,
+            self.arch.id,
+            self.mode,
+            self.seed,
+            self.recipe.key,
+            space_key(self.teacher.space),
         )
 
 

@@ -39,6 +39,9 @@ class RunKey(NamedTuple):
         mode (str): ``"kd"`` or ``"scratch"``.
         seed (int): The training seed.
         recipe_key (str): :attr:`Recipe.key <dassgnn.kd.Recipe.key>`.
+        space_key (str): :func:`~dassgnn.records.space_key` of the student's
+            search space (an arch id means a network only within its space; a
+            scratch run has no teacher to name it). ``""`` if unknown.
     """
 
     task_key: str
@@ -47,6 +50,7 @@ class RunKey(NamedTuple):
     mode: str
     seed: int
     recipe_key: str
+    space_key: str
 
 
 class AddRunResult(NamedTuple):
@@ -266,7 +270,13 @@ class RunRecord:
     def key(self) -> RunKey:
         """RunKey: The run's unique key."""
         return RunKey(
-            self.task_key, self.teacher_id, self.arch_id, self.mode, self.seed, self.recipe_key
+            self.task_key,
+            self.teacher_id,
+            self.arch_id,
+            self.mode,
+            self.seed,
+            self.recipe_key,
+            self.space_key,
         )
 
     def to_dict(self) -> dict[str, Any]:

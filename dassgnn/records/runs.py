@@ -201,7 +201,8 @@ class RunMixin(StoreBase):
         """Whether a run with this key is recorded.
 
         Args:
-            key (RunKey or tuple): ``(task_key, teacher_id, arch_id, mode, seed, recipe_key)``.
+            key (RunKey or tuple): ``(task_key, teacher_id, arch_id, mode, seed,
+                recipe_key, space_key)``.
             include_failed (bool, optional): Count ``failed`` runs as recorded.
                 (default: :obj:`True`)
 
@@ -209,7 +210,7 @@ class RunMixin(StoreBase):
             bool: Whether it is recorded.
 
         Raises:
-            ValueError: If ``key`` does not have 6 fields.
+            ValueError: If ``key`` does not have 7 fields.
         """
         key = _as_key(key)
         where = " AND ".join(f"{c} = ?" for c in KEY_COLUMNS)
@@ -328,8 +329,8 @@ def _as_key(key: Any) -> RunKey:
     fields = tuple(key)
     if len(fields) != len(KEY_COLUMNS):
         raise ValueError(f"a run key has the {len(KEY_COLUMNS)} fields {KEY_COLUMNS}, got {key!r}")
-    task_key, teacher_id, arch_id, mode, seed, recipe_key = fields
-    return RunKey(task_key, teacher_id, arch_id, mode, check_seed(seed), recipe_key)
+    task_key, teacher_id, arch_id, mode, seed, recipe_key, space = fields
+    return RunKey(task_key, teacher_id, arch_id, mode, check_seed(seed), recipe_key, space)
 
 
 def _float_or_none(value: Any) -> float | None:

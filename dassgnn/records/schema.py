@@ -33,7 +33,7 @@ from dassgnn.records.errors import RecordStoreError
 __all__ = ["APPLICATION", "BASE_DDL", "MIGRATIONS", "SCHEMA_VERSION", "open_connection"]
 
 #: The schema version this library writes.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: ``meta['application']`` of every dassgnn record store.
 APPLICATION = "dassgnn.records"
@@ -46,6 +46,7 @@ APPLICATION_ID = 0x64617373
 #: ``schema_version`` updated at its end, so a function must use
 #: ``conn.execute`` (``executescript`` would commit) and must not commit.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -135,6 +136,25 @@ CREATE TABLE embeddings (
     PRIMARY KEY (kind, source_key)
 );
 """
+
+
+def _runs_key_with_space(conn: sqlite3.Connection) -> None:
+    """Version 1 to 2: a run's unique key also holds the student's space
+    (``space_key``), so that scratch runs of the same arch id in two spaces of
+    one task are two runs. The ``runs`` table is rebuilt with the new key."""
+    ddl = next(s for s in BASE_DDL.split(";") if "CREATE TABLE runs" in s)
+    old_key = "UNIQUE (task_key, teacher_id, arch_id, mode, seed, recipe_key)"
+    new_key = "UNIQUE (task_key, teacher_id, arch_id, mode, seed, recipe_key, space_key)"
+    if old_key not in ddl:
+        raise RecordStoreError("the version-1 runs table is not as expected")
+    conn.execute(ddl.replace("CREATE TABLE runs", "CREATE TABLE runs_v2").replace(old_key, new_key))
+    conn.execute("INSERT INTO runs_v2 SELECT * FROM runs")
+    conn.execute("DROP TABLE runs")
+    conn.execute("ALTER TABLE runs_v2 RENAME TO runs")
+    conn.execute("CREATE INDEX runs_task_mode_status ON runs(task_key, mode, status)")
+
+
+MIGRATIONS[1] = _runs_key_with_space
 
 
 def _check_magic(path: Path) -> None:

@@ -36,13 +36,12 @@ __all__ = [
 KEY_COLUMNS = RunKey._fields
 
 #: The columns compared to decide whether two rows of one key hold the same result.
-RESULT_COLUMNS = ("space_key", "recipe", "status", "test_acc", "best_test_acc", "result", "error")
+RESULT_COLUMNS = ("recipe", "status", "test_acc", "best_test_acc", "result", "error")
 
 #: Every column of ``runs`` but ``run_id``, in insertion order.
 RUN_COLUMNS = (
     *KEY_COLUMNS,
     "recipe",
-    "space_key",
     "trainer",
     "device",
     "library_version",

@@ -16,10 +16,12 @@ from dassgnn.records import (
     default_store_path,
     open_default_store,
     schema,
+    space_key,
 )
 
 TASK = Task(dataset="digits", classes=(0, 1, 2))
 RECIPE = Recipe(epochs=2)
+NOW = schema.SCHEMA_VERSION
 
 
 def make_store(path):
@@ -108,7 +110,9 @@ def test_newer_schema_is_rejected(tmp_path):
     path = make_store(tmp_path / "records.db")
     set_version(path, 99)
     for readonly in (False, True):
-        with pytest.raises(RecordStoreError, match=r"version 99.*reads version 1.*upgrade dassgnn"):
+        with pytest.raises(
+            RecordStoreError, match=rf"version 99.*reads version {NOW}.*upgrade dassgnn"
+        ):
             RecordStore(path, readonly=readonly)
     assert run_count(path) == 3
 
@@ -120,14 +124,14 @@ def _add_note_column(conn):
 
 def test_migration_runs_when_opened_for_writing(tmp_path, monkeypatch):
     path = make_store(tmp_path / "records.db")
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
-    monkeypatch.setitem(schema.MIGRATIONS, 1, _add_note_column)
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", NOW + 1)
+    monkeypatch.setitem(schema.MIGRATIONS, NOW, _add_note_column)
     with pytest.raises(
-        RecordStoreError, match=r"old record-store schema version 1.*readonly=False"
+        RecordStoreError, match=rf"old record-store schema version {NOW}.*readonly=False"
     ):
         RecordStore(path, readonly=True)
     with RecordStore(path) as store:
-        assert store.schema_version == 2 and store.meta["schema_version"] == "2"
+        assert store.schema_version == NOW + 1 and store.meta["schema_version"] == str(NOW + 1)
         notes = store._conn.execute("SELECT note FROM runs").fetchall()
         assert [n[0] for n in notes] == ["migrated"] * 3
         assert len(store.runs()) == 3
@@ -136,7 +140,7 @@ def test_migration_runs_when_opened_for_writing(tmp_path, monkeypatch):
         assert len(store.runs()) == 4
     # a new store is built by the same migrations
     with RecordStore(tmp_path / "new.db") as store:
-        assert store.schema_version == 2
+        assert store.schema_version == NOW + 1
         assert "note" in {r[1] for r in store._conn.execute("PRAGMA table_info(runs)")}
 
 
@@ -146,7 +150,42 @@ def test_fake_version_0_store_is_migrated(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setitem(schema.MIGRATIONS, 0, calls.append)
     with RecordStore(path) as store:
-        assert store.schema_version == 1 and len(calls) == 1 and len(store.runs()) == 3
+        assert store.schema_version == NOW and len(calls) == 1 and len(store.runs()) == 3
+
+
+def test_version_1_store_gets_the_space_in_the_run_key(tmp_path, monkeypatch):
+    from dassgnn.records import StudentRecord
+    from dassgnn.space import ResNetSpace
+
+    narrow, wide = (
+        ResNetSpace(widths=(4, 8), depths=(2, 2), strides=(1, 2)),
+        ResNetSpace(widths=(8, 16), depths=(2, 2), strides=(1, 2)),
+    )
+    arch = narrow.sample(1, seed=0)[0]
+    path = tmp_path / "v1.db"
+    with monkeypatch.context() as m:
+        m.setattr(schema, "SCHEMA_VERSION", 1)
+        with RecordStore(path) as store:
+            store.add_task(TASK)
+            student = StudentRecord.from_space(narrow, arch, TASK)
+            store.add_run(
+                TASK, arch, mode="scratch", seed=0, recipe=RECIPE, test_acc=0.5, student=student
+            )
+    with RecordStore(path) as store:
+        assert store.schema_version == NOW == 2
+        (old,) = store.runs()
+        assert old.key.space_key == space_key(narrow) and old.test_acc == 0.5
+        student = StudentRecord.from_space(wide, arch, TASK)
+        store.add_run(
+            TASK, arch, mode="scratch", seed=0, recipe=RECIPE, test_acc=0.6, student=student
+        )
+        assert {r.key.space_key: r.test_acc for r in store.runs()} == {
+            space_key(narrow): 0.5,
+            space_key(wide): 0.6,
+        }
+        assert {k.space_key for k in store.done_keys()} == {space_key(narrow), space_key(wide)}
+        indexes = {r[1] for r in store._conn.execute("PRAGMA index_list(runs)")}
+        assert "runs_task_mode_status" in indexes
 
 
 def test_failed_or_missing_migration_changes_nothing(tmp_path, monkeypatch):
@@ -156,17 +195,21 @@ def test_failed_or_missing_migration_changes_nothing(tmp_path, monkeypatch):
         _add_note_column(conn)
         raise RuntimeError("disk says no")
 
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
-    monkeypatch.setitem(schema.MIGRATIONS, 1, broken)
-    with pytest.raises(RecordStoreError, match="from schema version 1 to 2 failed: disk says no"):
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", NOW + 1)
+    monkeypatch.setitem(schema.MIGRATIONS, NOW, broken)
+    with pytest.raises(
+        RecordStoreError, match=rf"from schema version {NOW} to {NOW + 1} failed: disk says no"
+    ):
         RecordStore(path)
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 3)
-    monkeypatch.setitem(schema.MIGRATIONS, 1, _add_note_column)
-    with pytest.raises(RecordStoreError, match="no migration from schema version 2 to 3"):
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", NOW + 2)
+    monkeypatch.setitem(schema.MIGRATIONS, NOW, _add_note_column)
+    with pytest.raises(
+        RecordStoreError, match=rf"no migration from schema version {NOW + 1} to {NOW + 2}"
+    ):
         RecordStore(path)
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 1)
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", NOW)
     with RecordStore(path, readonly=True) as store:
-        assert store.schema_version == 1 and len(store.runs()) == 3
+        assert store.schema_version == NOW and len(store.runs()) == 3
         assert "note" not in {r[1] for r in store._conn.execute("PRAGMA table_info(runs)")}
 
 

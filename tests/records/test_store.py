@@ -61,7 +61,7 @@ def count(store, table):
 def test_new_store_pragmas_and_meta(tmp_path):
     path = tmp_path / "sub" / "records.db"
     with RecordStore(path) as s:
-        assert s.schema_version == 1 and not s.readonly
+        assert s.schema_version == 2 and not s.readonly
         assert s.meta["created_with"] == "0.1.0" and s.meta["application"] == "dassgnn.records"
         assert s._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert s._conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
@@ -186,7 +186,7 @@ def test_run_roundtrip_idempotence_and_conflict(store, teacher):
     first = store.add_run(TASK, arch, result=train, student=student, **kwargs)
     assert first == AddRunResult(first.run_id, True, False)
     (run,) = store.runs()
-    assert run.key == RunKey(TASK.key, tid, arch.id, "kd", 3, RECIPE.key)
+    assert run.key == RunKey(TASK.key, tid, arch.id, "kd", 3, RECIPE.key, student.space_key)
     assert (run.test_acc, run.best_test_acc, run.wall_time, run.device) == (0.75, 0.8, 2.5, "cpu")
     assert run.result == train.to_dict() and run.recipe == RECIPE.to_dict()
     assert (run.status, run.trainer, run.space_key, run.error) == (
@@ -219,7 +219,7 @@ def test_failed_runs_and_replace(store):
     arch = SPACE.sample(1, seed=1)[0]
     kwargs = dict(mode="scratch", seed=0, recipe=RECIPE)
     failed = store.add_run(TASK, arch, status="failed", error="diverged at step 3", **kwargs)
-    key = RunKey(TASK.key, "", arch.id, "scratch", 0, RECIPE.key)
+    key = RunKey(TASK.key, "", arch.id, "scratch", 0, RECIPE.key, "")
     assert store.has_run(key) and not store.has_run(key, include_failed=False)
     assert store.done_keys() == {key} and store.done_keys(include_failed=False) == set()
     assert store.runs() == [] and store.runs(status="failed")[0].test_acc is None
