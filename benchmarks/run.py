@@ -79,17 +79,16 @@ def main(argv: list[str] | None = None) -> None:
     recipe = Recipe(epochs=args.epochs, lr=0.05, eval_every=0)
     cache = TeacherCache(teacher)
     header = f"{'student':<32}{'params':>9}{'MACs':>9}{'KD acc':>8}{'scratch':>9}{'KD s':>6}"
-    rows = []
+    print("\n" + header, flush=True)
     for arch in space.sample(args.students, seed=args.seed):
         _, kd = distill(space, arch, data, cache, recipe, seed=args.seed, device=args.device)
         _, sc = train_scratch(space, arch, data, recipe, seed=args.seed, device=args.device)
-        rows.append(
+        print(
             f"{arch.id:<32}{space.params(arch, k, c) / 1e3:>8.1f}k"
             f"{space.flops(arch, k, c, args.image_size) / 1e6:>8.1f}M"
-            f"{100 * kd.test_acc:>7.1f}%{100 * sc.test_acc:>8.1f}%{kd.wall_time:>6.0f}"
+            f"{100 * kd.test_acc:>7.1f}%{100 * sc.test_acc:>8.1f}%{kd.wall_time:>6.0f}",
+            flush=True,
         )
-        print(rows[-1], flush=True)
-    print("\n" + header + "\n" + "\n".join(rows))
     print(
         f"\ntotal {time.perf_counter() - start:.0f} s; KD and scratch use the same recipe "
         f"({args.epochs} epochs), KD starts from the teacher's remapped weights (copy_first)."
