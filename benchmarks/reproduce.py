@@ -19,20 +19,18 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
-from scipy.stats import spearmanr
-
 from dassgnn.collect import Plan, create_executor
-from dassgnn.records import RecordStore, default_store_path
+from dassgnn.records import RecordStore, agreement, default_store_path
 
 PLAN = Path(__file__).resolve().parents[1] / "dassgnn" / "assets" / "meta_dataset.toml"
 
 
-def _agreement(a: list[float], b: list[float]) -> str:
-    rho = spearmanr(a, b).statistic if len(a) > 2 else float("nan")
-    diff = 100 * float(np.mean(np.abs(np.subtract(a, b))))
-    bias = 100 * float(np.mean(np.subtract(b, a)))
-    return f"rho {rho:.3f}, mean |diff| {diff:.2f} pp, mean shift {bias:+.2f} pp (n={len(a)})"
+def _agreement(x: list[float], y: list[float]) -> str:
+    a = agreement(x, y)
+    return (
+        f"rho {a['rho']:.3f}, mean |diff| {100 * a['mean_abs_diff']:.2f} pp, "
+        f"mean shift {100 * a['mean_shift']:+.2f} pp (n={a['n']})"
+    )
 
 
 def main() -> None:

@@ -31,6 +31,7 @@ from dassgnn.collect.batched import train_batched
 from dassgnn.collect.plan import StudentJob, TeacherJob
 from dassgnn.data import Task
 from dassgnn.kd import Recipe, train_teacher
+from dassgnn.records import agreement
 from dassgnn.records.codec import encode_state_dict
 from dassgnn.space import ResNetSpace
 
@@ -157,28 +158,21 @@ def _time_batched(
     return accs
 
 
-def _compare(label: str, x: dict[str, float], y: dict[str, float]) -> None:
-    from scipy.stats import spearmanr
+def _agrees(x: dict[str, float], y: dict[str, float], ids: list[str]) -> str:
+    a = agreement([x[i] for i in ids], [y[i] for i in ids])
+    return f"rho {a['rho']:.3f}, mean |diff| {100 * a['mean_abs_diff']:.2f} pp"
 
-    ids = sorted(set(x) & set(y))
-    a, b = [x[i] for i in ids], [y[i] for i in ids]
-    diff = 100 * sum(abs(p - q) for p, q in zip(a, b, strict=True)) / len(ids)
-    print(f"{label}: rho {spearmanr(a, b).statistic:.3f}, mean |diff| {diff:.2f} pp")
+
+def _compare(label: str, x: dict[str, float], y: dict[str, float]) -> None:
+    print(f"{label}: {_agrees(x, y, sorted(set(x) & set(y)))}")
 
 
 def _agreement(loop: dict[int, dict[str, float]], batched: dict[str, float]) -> None:
-    from scipy.stats import spearmanr
-
     ids = sorted(set(loop[0]) & set(loop[1]) & set(batched))
-    a, b, c = ([d[i] for i in ids] for d in (loop[0], loop[1], batched))
-
-    def diff(x: list[float], y: list[float]) -> float:
-        return 100 * sum(abs(p - q) for p, q in zip(x, y, strict=True)) / len(ids)
-
     print(
-        f"agreement on {len(ids)} students: loop seed 0 vs loop seed 1: rho "
-        f"{spearmanr(a, b).statistic:.3f}, mean |diff| {diff(a, b):.2f} pp; loop seed 0 vs "
-        f"batched seed 0: rho {spearmanr(a, c).statistic:.3f}, mean |diff| {diff(a, c):.2f} pp"
+        f"agreement on {len(ids)} students: loop seed 0 vs loop seed 1: "
+        f"{_agrees(loop[0], loop[1], ids)}; loop seed 0 vs batched seed 0: "
+        f"{_agrees(loop[0], batched, ids)}"
     )
 
 

@@ -18,6 +18,7 @@ different trainers (loop and batched; a gap would show that mixing them adds noi
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from itertools import combinations
 from typing import Any
 
@@ -34,6 +35,32 @@ def _rho(a: list[float], b: list[float]) -> float:
     if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
         return float("nan")
     return float(spearmanr(a, b).statistic)
+
+
+def agreement(x: Sequence[float], y: Sequence[float]) -> dict[str, float]:
+    """How well two measurements of the same runs agree: two seeds, two trainers
+    or two devices.
+
+    Args:
+        x (Sequence[float]): Accuracies of the first measurement.
+        y (Sequence[float]): Those of the second, in the same order.
+
+    Returns:
+        dict: ``n``, ``rho`` (Spearman; NaN for fewer than 3 runs or a constant
+        side), ``mean_abs_diff`` and ``mean_shift`` (mean of ``y - x``).
+
+    Raises:
+        ValueError: If the lengths differ or there are no runs.
+    """
+    if len(x) != len(y) or not x:
+        raise ValueError(f"x and y need the same, non-zero length, got {len(x)} and {len(y)}")
+    diff = np.subtract(y, x)
+    return {
+        "n": len(x),
+        "rho": _rho(list(x), list(y)),
+        "mean_abs_diff": float(np.mean(np.abs(diff))),
+        "mean_shift": float(np.mean(diff)),
+    }
 
 
 def _tau(pairs: list[tuple[float, float]]) -> float:
