@@ -76,15 +76,14 @@ def main() -> None:
     trainer = Counter(t for _, t in new.values())
     print(f"recorded vs re-run ({dict(trainer)} on {args.device}): {_agreement(old_acc, new_acc)}")
 
-    other = {
-        (r.arch_id): r.test_acc
-        for r in store.runs(task, mode=args.mode)
-        if r.status == "ok" and r.seed != args.seed
-    }
-    pairs = [(recorded[k].test_acc, other[k.arch_id]) for k in keys if k.arch_id in other]
-    if pairs:
-        a, b = zip(*pairs, strict=True)
-        print(f"for scale, recorded seed {args.seed} vs the other seed: {_agreement(a, b)}")
+    runs = [r for r in store.runs(task, mode=args.mode) if r.status == "ok"]
+    partners = sorted({r.seed for r in runs} - {args.seed})
+    if partners:  # for scale: against the lowest other recorded seed
+        other = {r.arch_id: r.test_acc for r in runs if r.seed == partners[0]}
+        pairs = [(recorded[k].test_acc, other[k.arch_id]) for k in keys if k.arch_id in other]
+        if pairs:
+            a, b = zip(*pairs, strict=True)
+            print(f"for scale, recorded seed {args.seed} vs seed {partners[0]}: {_agreement(a, b)}")
     store.close()
 
 
