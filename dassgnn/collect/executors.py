@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any
 
@@ -44,6 +44,32 @@ def _default_workers(device: str) -> int:
 
         return 4 * max(1, torch.cuda.device_count())
     return available_cpus()
+
+
+def _run_in_pool(
+    calls: Iterable[tuple[Callable, tuple]], workers: int, device: str, threads: int, ahead: int
+) -> Iterator[JobOutcome]:
+    """Submits ``fn(*args)`` for each call to a ``spawn`` pool of worker
+    processes, keeping at most ``ahead`` unfinished beyond the newest, and
+    yields the outcomes (a call may return one or a list) as they finish."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=init_process, initargs=(device, threads)
+    ) as pool:
+        pending: set = set()
+
+        def drain(limit: int) -> Iterator[JobOutcome]:
+            nonlocal pending
+            while len(pending) > limit:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    result = future.result()
+                    yield from result if isinstance(result, list) else [result]
+
+        for fn, args in calls:
+            pending.add(pool.submit(fn, *args))
+            yield from drain(ahead)
+        yield from drain(0)
 
 
 @EXECUTORS.register("serial")
@@ -100,23 +126,8 @@ class PoolExecutor:
 
     def run(self, items: Iterable[Item]) -> Iterator[JobOutcome]:
         """Yields outcomes as jobs finish (not in submission order)."""
-        context = multiprocessing.get_context("spawn")
-        iterator = iter(items)
-        with ProcessPoolExecutor(
-            self.workers,
-            mp_context=context,
-            initializer=init_process,
-            initargs=(self.device, self.threads),
-        ) as pool:
-            pending = set()
-            for job, weights in iterator:
-                pending.add(pool.submit(run_in_process, job, weights))
-                if len(pending) >= self.in_flight:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    yield from (f.result() for f in done)
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                yield from (f.result() for f in done)
+        calls = ((run_in_process, item) for item in items)
+        yield from _run_in_pool(calls, self.workers, self.device, self.threads, self.in_flight - 1)
 
     def __repr__(self) -> str:
         return (
@@ -192,31 +203,15 @@ class BatchedExecutor:
 
     def run(self, items: Iterable[Item]) -> Iterator[JobOutcome]:
         """Yields outcomes as programs finish."""
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(
-            self.workers,
-            mp_context=context,
-            initializer=init_process,
-            initargs=(self.device, self.threads),
-        ) as pool:
-            pending: set = set()
 
-            def drain(limit: int) -> Iterator[JobOutcome]:
-                nonlocal pending
-                while len(pending) > limit:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        result = future.result()
-                        yield from result if isinstance(result, list) else [result]
-
+        def calls() -> Iterator[tuple[Callable, tuple]]:
             for unit in group_jobs(items, self.group):
                 if isinstance(unit, list):
-                    jobs = [job for job, _ in unit]
-                    pending.add(pool.submit(run_batch_in_process, jobs, unit[0][1]))
+                    yield run_batch_in_process, ([job for job, _ in unit], unit[0][1])
                 else:
-                    pending.add(pool.submit(run_in_process, *unit))
-                yield from drain(self.workers)
-            yield from drain(0)
+                    yield run_in_process, unit
+
+        yield from _run_in_pool(calls(), self.workers, self.device, self.threads, self.workers)
 
     def __repr__(self) -> str:
         return (
