@@ -269,15 +269,7 @@ class RunRecord:
     @property
     def key(self) -> RunKey:
         """RunKey: The run's unique key."""
-        return RunKey(
-            self.task_key,
-            self.teacher_id,
-            self.arch_id,
-            self.mode,
-            self.seed,
-            self.recipe_key,
-            self.space_key,
-        )
+        return RunKey(*(getattr(self, name) for name in RunKey._fields))
 
     def to_dict(self) -> dict[str, Any]:
         """Returns the fields as a dict (JSON columns decoded).
