@@ -28,26 +28,32 @@ ACC = [
 ]
 
 
+def with_teacher(s, teacher_acc=0.9, role="meta-test"):
+    """Records TASK and a teacher of SPACE on it; returns the teacher's id."""
+    s.add_task(TASK, role=role)
+    net = SPACE.build(SPACE.teacher, 3, 3, seed=0)
+    return s.add_teacher(
+        TASK, SPACE, SPACE.teacher, RECIPE, 0, teacher_acc, state_dict=net.state_dict()
+    )
+
+
+def add_kd(s, tid, arch, seed, acc, trainer=None):
+    student = StudentRecord.from_space(SPACE, arch, TASK)
+    s.add_run(
+        TASK, arch, mode="kd", seed=seed, recipe=RECIPE, teacher_id=tid, test_acc=acc,
+        student=student, trainer=trainer,
+    )  # fmt: skip
+
+
 @pytest.fixture
 def store(tmp_path):
     with RecordStore(tmp_path / "r.db") as s:
-        s.add_task(TASK, role="meta-test")
-        net = SPACE.build(SPACE.teacher, 3, 3, seed=0)
-        tid = s.add_teacher(TASK, SPACE, SPACE.teacher, RECIPE, 0, 0.9, state_dict=net.state_dict())
+        tid = with_teacher(s)
         archs = SPACE.sample(len(ACC), seed=0)
         for arch, (a, b, c) in zip(archs, ACC, strict=True):
+            add_kd(s, tid, arch, 0, a)
+            add_kd(s, tid, arch, 1, b)
             student = StudentRecord.from_space(SPACE, arch, TASK)
-            for seed, acc in ((0, a), (1, b)):
-                s.add_run(
-                    TASK,
-                    arch,
-                    mode="kd",
-                    seed=seed,
-                    recipe=RECIPE,
-                    teacher_id=tid,
-                    test_acc=acc,
-                    student=student,
-                )
             s.add_run(
                 TASK, arch, mode="scratch", seed=0, recipe=RECIPE, test_acc=c, student=student
             )
@@ -84,22 +90,9 @@ def test_label_report_table(store):
 
 def test_single_seed_has_no_ceiling(tmp_path):
     with RecordStore(tmp_path / "r.db") as s:
-        s.add_task(TASK)
-        net = SPACE.build(SPACE.teacher, 3, 3, seed=0)
-        tid = s.add_teacher(
-            TASK, SPACE, SPACE.teacher, RECIPE, 0, 0.99, state_dict=net.state_dict()
-        )
+        tid = with_teacher(s, teacher_acc=0.99, role=None)
         for arch, acc in zip(SPACE.sample(3, seed=1), (0.97, 0.98, 0.99), strict=True):
-            s.add_run(
-                TASK,
-                arch,
-                mode="kd",
-                seed=0,
-                recipe=RECIPE,
-                teacher_id=tid,
-                test_acc=acc,
-                student=StudentRecord.from_space(SPACE, arch, TASK),
-            )
+            add_kd(s, tid, arch, 0, acc)
         r = task_report(s, TASK.key)
         assert r["paired"] == 0 and math.isnan(r["seed_rho"]) and r["saturated"]
 
@@ -115,22 +108,10 @@ def test_more_seeds_give_pair_and_split_reliability(tmp_path):
         (0.55, 0.58, 0.56, 0.57),
     ]
     with RecordStore(tmp_path / "r.db") as s:
-        s.add_task(TASK, role="meta-test")
-        net = SPACE.build(SPACE.teacher, 3, 3, seed=0)
-        tid = s.add_teacher(TASK, SPACE, SPACE.teacher, RECIPE, 0, 0.9, state_dict=net.state_dict())
+        tid = with_teacher(s)
         for arch, row in zip(SPACE.sample(len(acc), seed=0), acc, strict=True):
             for seed, a in enumerate(row):
-                s.add_run(
-                    TASK,
-                    arch,
-                    mode="kd",
-                    seed=seed,
-                    recipe=RECIPE,
-                    teacher_id=tid,
-                    test_acc=a,
-                    student=StudentRecord.from_space(SPACE, arch, TASK),
-                    trainer="loop" if seed < 2 else "batched",
-                )
+                add_kd(s, tid, arch, seed, a, trainer="loop" if seed < 2 else "batched")
         r = task_report(s, TASK.key)
     cols = list(zip(*acc, strict=True))
     pairs = {
