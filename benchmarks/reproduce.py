@@ -49,7 +49,7 @@ def main() -> None:
     plan = Plan.from_file(args.plan)
     store = RecordStore(args.store or default_store_path(), readonly=True)
     task = args.task or next(t.key for t in store.tasks("meta-train"))
-    recorded = {r.key: r for r in store.runs(task, mode=args.mode) if r.status == "ok"}
+    recorded = {r.key: r for r in store.runs(task, mode=args.mode)}  # finished runs only
     jobs = [j for j in plan.student_jobs() if j.key in recorded and j.seed == args.seed]
     jobs = jobs[: args.limit] if args.limit else jobs
     if not jobs:
@@ -76,7 +76,7 @@ def main() -> None:
     trainer = Counter(t for _, t in new.values())
     print(f"recorded vs re-run ({dict(trainer)} on {args.device}): {_agreement(old_acc, new_acc)}")
 
-    runs = [r for r in store.runs(task, mode=args.mode) if r.status == "ok"]
+    runs = store.runs(task, mode=args.mode)
     partners = sorted({r.seed for r in runs} - {args.seed})
     if partners:  # for scale: against the lowest other recorded seed
         other = {r.arch_id: r.test_acc for r in runs if r.seed == partners[0]}

@@ -74,8 +74,9 @@ def _mean(values: list[float]) -> float:
     return float(np.mean(finite)) if finite else float("nan")
 
 
-def _seed_figures(kd: dict[str, dict[int, float]], made_by: dict[int, set]) -> dict[str, Any]:
-    seeds = sorted({s for v in kd.values() for s in v})
+def _seed_figures(
+    kd: dict[str, dict[int, float]], seeds: list[int], made_by: dict[int, set]
+) -> dict[str, Any]:
     pair_rhos = {}
     for a, b in combinations(seeds, 2):
         both = [v for v in kd.values() if a in v and b in v]
@@ -125,8 +126,6 @@ def task_report(store: RecordStore, task_key: str) -> dict[str, Any]:
     kd: dict[str, dict[int, float]] = defaultdict(dict)
     made_by: dict[int, set] = defaultdict(set)
     for run in store.runs(task_key, mode="kd"):
-        if run.status != "ok":
-            continue
         kd[run.arch_id][run.seed] = run.test_acc
         made_by[run.seed].add(run.trainer)
     scratch = {r.arch_id: r.test_acc for r in store.runs(task_key, mode="scratch")}
@@ -138,6 +137,7 @@ def task_report(store: RecordStore, task_key: str) -> dict[str, Any]:
         for v in kd.values()
         if len(seeds) > 1 and set(seeds[:2]) <= set(v)
     ]
+    first = agreement(*zip(*pairs, strict=True)) if pairs else None
     archs = sorted(mean)
     both = [a for a in archs if a in scratch]
     values = np.array([mean[a] for a in archs]) if archs else np.array([float("nan")])
@@ -147,12 +147,12 @@ def task_report(store: RecordStore, task_key: str) -> dict[str, Any]:
         "role": store.task_role(task_key),
         "students": len(archs),
         "paired": len(pairs),
-        "seed_rho": _rho([p[0] for p in pairs], [p[1] for p in pairs]),
+        "seed_rho": first["rho"] if first else float("nan"),
         "seed_tau": _tau(pairs),
         "kd_min": float(values.min()),
         "kd_max": float(values.max()),
         "kd_std": float(values.std()),
-        "seed_diff": float(np.mean([abs(a - b) for a, b in pairs])) if pairs else float("nan"),
+        "seed_diff": first["mean_abs_diff"] if first else float("nan"),
         "rho_params": _rho(
             [cost[a][0] for a in archs if a in cost], [mean[a] for a in archs if a in cost]
         ),
@@ -163,7 +163,7 @@ def task_report(store: RecordStore, task_key: str) -> dict[str, Any]:
         "kd_gain": float(np.mean([mean[a] - scratch[a] for a in both])) if both else float("nan"),
         "teacher_acc": teachers[0].test_acc if teachers else float("nan"),
     }
-    report.update(_seed_figures(kd, made_by))
+    report.update(_seed_figures(kd, seeds, made_by))
     report["saturated"] = bool(report["kd_max"] >= SATURATED)
     return report
 
