@@ -85,13 +85,17 @@ def _report(args: argparse.Namespace) -> int:
     from dassgnn.records import (
         RecordStore,
         default_store_path,
+        format_dataset_summary,
         format_label_report,
         label_report,
     )
 
     path = args.store or default_store_path()
     with RecordStore(path, readonly=True) as store:
-        print(format_label_report(label_report(store, args.role)))
+        reports = label_report(store, args.role)
+    print(format_label_report(reports))
+    print()
+    print(format_dataset_summary(reports))
     return 0
 
 

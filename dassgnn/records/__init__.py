@@ -15,7 +15,13 @@ by :func:`default_store_path`::
         frame = store.to_frame(mode="kd")
 """
 
-from dassgnn.records.analysis import agreement, format_label_report, label_report, task_report
+from dassgnn.records.analysis import (
+    agreement,
+    format_dataset_summary,
+    format_label_report,
+    label_report,
+    task_report,
+)
 from dassgnn.records.codec import canonical_json, space_key
 from dassgnn.records.errors import RecordConflictError, RecordStoreError
 from dassgnn.records.export import EXPORT_COLUMNS, format_stats, store_stats
@@ -43,6 +49,7 @@ __all__ = [
     "agreement",
     "canonical_json",
     "default_store_path",
+    "format_dataset_summary",
     "format_label_report",
     "format_stats",
     "label_report",

@@ -118,7 +118,8 @@ def task_report(store: RecordStore, task_key: str) -> dict[str, Any]:
         ``seed_rho`` and ``seed_tau`` (ceiling), ``kd_min``/``kd_max``/``kd_std``
         (of the seed-mean KD accuracy), ``seed_diff`` (mean absolute difference
         of the two seeds), ``rho_params``, ``rho_flops``, ``rho_scratch``,
-        ``kd_gain`` (mean KD − scratch accuracy), ``teacher_acc``, ``saturated``;
+        ``scratch_mean``, ``kd_gain`` (mean KD − scratch accuracy over the
+        students with both), ``teacher_acc``, ``saturated``, ``dataset``;
         over all seeds: ``seeds``, ``pair_rho``, ``mean_rho``, ``split_rho``,
         ``rho_same_trainer``, ``rho_cross_trainer`` (see the module's text).
         ``seed_rho``, ``seed_tau`` and ``seed_diff`` compare the two lowest seeds.
@@ -144,6 +145,7 @@ def task_report(store: RecordStore, task_key: str) -> dict[str, Any]:
     teachers = store.teachers(task_key)
     report = {
         "task": task_key,
+        "dataset": store.get_task(task_key).dataset,
         "role": store.task_role(task_key),
         "students": len(archs),
         "paired": len(pairs),
@@ -160,6 +162,7 @@ def task_report(store: RecordStore, task_key: str) -> dict[str, Any]:
             [cost[a][1] for a in archs if a in cost], [mean[a] for a in archs if a in cost]
         ),
         "rho_scratch": _rho([mean[a] for a in both], [scratch[a] for a in both]),
+        "scratch_mean": float(np.mean(list(scratch.values()))) if scratch else float("nan"),
         "kd_gain": float(np.mean([mean[a] - scratch[a] for a in both])) if both else float("nan"),
         "teacher_acc": teachers[0].test_acc if teachers else float("nan"),
     }
@@ -180,7 +183,8 @@ def format_label_report(reports: list[dict[str, Any]]) -> str:
     head = (
         f"{'task':<{width}}{'role':<11}{'n':>4}{'pairs':>6}{'seed rho':>9}{'seeds':>6}"
         f"{'pair rho':>9}{'mean rho':>9}{'KD range %':>13}"
-        f"{'seed diff':>10}{'rho(params)':>12}{'rho(scratch)':>13}{'KD-scr':>7}{'teacher':>8}"
+        f"{'seed diff':>10}{'rho(params)':>12}{'rho(scratch)':>13}{'scratch':>8}{'KD-scr':>7}"
+        f"{'teacher':>8}{'trainers same/cross':>21}"
     )
     lines = [head]
     for r in reports:
@@ -190,8 +194,33 @@ def format_label_report(reports: list[dict[str, Any]]) -> str:
             f"{r['task']:<{width}}{(r['role'] or '-'):<11}{r['students']:>4}{r['paired']:>6}"
             f"{r['seed_rho']:>9.2f}{len(r['seeds']):>6}{r['pair_rho']:>9.2f}{r['mean_rho']:>9.2f}"
             f"{span:>13}{100 * r['seed_diff']:>10.2f}"
-            f"{r['rho_params']:>12.2f}{r['rho_scratch']:>13.2f}{100 * r['kd_gain']:>7.1f}"
+            f"{r['rho_params']:>12.2f}{r['rho_scratch']:>13.2f}{100 * r['scratch_mean']:>8.1f}"
+            f"{100 * r['kd_gain']:>7.1f}"
             f"{100 * r['teacher_acc']:>8.1f}"
             f"{r['rho_same_trainer']:>15.2f}/{r['rho_cross_trainer']:<5.2f}{flag}"
+        )
+    return "\n".join(lines)
+
+
+def format_dataset_summary(reports: list[dict[str, Any]]) -> str:
+    """Per dataset, over its tasks in ``reports``: teacher and KD accuracy ranges,
+    the mean spread of KD accuracy (max − min) and the mean and range of
+    :math:`\\rho` (params, KD), as plain text (accuracies in %)."""
+    by_dataset: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in reports:
+        by_dataset[r["dataset"]].append(r)
+    lines = [
+        f"{'dataset':<20}{'tasks':>6}{'teacher %':>13}{'KD %':>13}{'mean spread':>12}"
+        f"{'rho(params) mean [range]':>26}"
+    ]
+    for name, rs in by_dataset.items():
+        teacher = [100 * r["teacher_acc"] for r in rs]
+        low, high = min(100 * r["kd_min"] for r in rs), max(100 * r["kd_max"] for r in rs)
+        spread = _mean([100 * (r["kd_max"] - r["kd_min"]) for r in rs])
+        rho = [r["rho_params"] for r in rs]
+        lines.append(
+            f"{name:<20}{len(rs):>6}{f'{min(teacher):.1f}-{max(teacher):.1f}':>13}"
+            f"{f'{low:.1f}-{high:.1f}':>13}{spread:>12.1f}"
+            f"{f'{_mean(rho):.2f} [{min(rho):.2f}, {max(rho):.2f}]':>26}"
         )
     return "\n".join(lines)

@@ -9,6 +9,7 @@ from dassgnn.records import (
     RecordStore,
     StudentRecord,
     agreement,
+    format_dataset_summary,
     format_label_report,
     label_report,
     task_report,
@@ -77,6 +78,8 @@ def test_task_report_matches_direct_computation(store):
         sum(m - c for m, (*_, c) in zip(means, ACC, strict=True)) / 5
     )
     assert r["teacher_acc"] == pytest.approx(0.9, abs=1e-6) and not r["saturated"]
+    assert r["scratch_mean"] == pytest.approx(sum(c for *_, c in ACC) / 5)
+    assert r["dataset"] == "digits"
 
 
 def test_label_report_table(store):
@@ -85,7 +88,13 @@ def test_label_report_table(store):
     assert len(reports) == 1 and label_report(s, role="meta-train") == []
     table = format_label_report(reports)
     assert TASK.key in table and "seed rho" in table.splitlines()[0]
+    assert "trainers same/cross" in table.splitlines()[0]
     assert "61.0-79.0" in table
+    summary = format_dataset_summary(reports).splitlines()
+    rho = f"{reports[0]['rho_params']:.2f}"
+    assert len(summary) == 2 and summary[1].split() == [
+        "digits", "1", "90.0-90.0", "61.0-79.0", "18.0", rho, f"[{rho},", f"{rho}]",
+    ]  # fmt: skip
 
 
 def test_single_seed_has_no_ceiling(tmp_path):
