@@ -19,11 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-
-def _readonly(array: np.ndarray) -> np.ndarray:
-    view = array.view()
-    view.flags.writeable = False
-    return view
+from dassgnn.utils.validation import readonly
 
 
 def validate_class_ids(
@@ -147,8 +143,8 @@ class ImageDataset:
             )
         if not isinstance(self.name, str) or not self.name:
             raise TypeError(f"name must be a non-empty str, got {self.name!r}")
-        object.__setattr__(self, "images", _readonly(images))
-        object.__setattr__(self, "labels", _readonly(labels.astype(np.int64, copy=False)))
+        object.__setattr__(self, "images", readonly(images))
+        object.__setattr__(self, "labels", readonly(labels.astype(np.int64, copy=False)))
         object.__setattr__(self, "classes", classes)
 
     def __len__(self) -> int:

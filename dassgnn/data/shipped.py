@@ -27,6 +27,7 @@ from PIL import Image
 from dassgnn.data.catalog import DATASETS
 from dassgnn.data.dataset import DatasetSplits, ImageDataset, stratified_split
 from dassgnn.data.transforms import check_size, luminance
+from dassgnn.utils.validation import check_seed, readonly
 
 #: Images bundled with scikit-image that :func:`skimage_textures` can use, by file.
 SKIMAGE_FILES: dict[str, str] = {
@@ -69,19 +70,6 @@ def _require(module: str, dataset: str) -> ModuleType:
         ) from err
 
 
-def _check_seed(seed: object) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__} {seed!r}")
-    if seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed}")
-    return int(seed)
-
-
-def _readonly(array: np.ndarray) -> np.ndarray:
-    array.flags.writeable = False
-    return array
-
-
 # ------------------------------------------------------------------ mnist / digits
 
 
@@ -90,7 +78,7 @@ def _split_digits(
 ) -> DatasetSplits:
     """A ten-digit set without an official split: a stratified split with a fixed seed."""
     full = ImageDataset(images, labels, tuple(str(i) for i in range(10)), name)
-    return stratified_split(full, test_fraction, seed=_check_seed(seed))
+    return stratified_split(full, test_fraction, seed=check_seed(seed))
 
 
 @functools.lru_cache(maxsize=1)
@@ -99,7 +87,7 @@ def _mnist_arrays() -> tuple[np.ndarray, np.ndarray]:
 
     x, y = mnist_data()
     images = np.rint(x).astype(np.uint8).reshape(-1, 28, 28, 1)
-    return _readonly(images), _readonly(np.asarray(y, dtype=np.int64))
+    return readonly(images), readonly(np.asarray(y, dtype=np.int64))
 
 
 @DATASETS.register("mnist5k")
@@ -132,7 +120,7 @@ def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
 
     bunch = load_digits()
     images = np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
-    return _readonly(images), _readonly(bunch.target.astype(np.int64))
+    return readonly(images), readonly(bunch.target.astype(np.int64))
 
 
 @DATASETS.register("digits")
@@ -174,7 +162,7 @@ def _skimage_grey(name: str) -> np.ndarray:
             grey = np.asarray(image.convert("L"), dtype=np.uint8)
         else:
             grey = luminance(np.asarray(image.convert("RGB"), dtype=np.uint8))[..., 0]
-    return _readonly(np.ascontiguousarray(grey))
+    return readonly(np.ascontiguousarray(grey))
 
 
 def skimage_texture_images(
@@ -288,7 +276,7 @@ def make_skimage_textures(
     n_test = check_size(test_per_class, "test_per_class")
     if isinstance(train_fraction, bool) or not 0.0 < float(train_fraction) < 1.0:
         raise ValueError(f"train_fraction must lie in (0, 1), got {train_fraction!r}")
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     sources = skimage_texture_images(images)
     if len(sources) < 2:
         raise ValueError(f"images must name at least 2 images, got {list(images)}")
@@ -322,8 +310,8 @@ def make_skimage_textures(
     ]
     return TexturePatches(
         splits=DatasetSplits(*datasets),
-        train_corners=_readonly(np.concatenate(parts["ctr"])),
-        test_corners=_readonly(np.concatenate(parts["cte"])),
+        train_corners=readonly(np.concatenate(parts["ctr"])),
+        test_corners=readonly(np.concatenate(parts["cte"])),
         split_columns=tuple(split_columns),
         patch_size=patch,
     )

@@ -28,16 +28,9 @@ import numpy as np
 from dassgnn.data.catalog import DATASETS, load_dataset
 from dassgnn.data.dataset import DatasetSplits, ImageDataset, validate_class_ids
 from dassgnn.data.transforms import check_channels, check_size, prepare
+from dassgnn.utils.validation import check_int
 
 PathLike = str | os.PathLike[str]
-
-
-def _check_int(value: object, param: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{param} must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{param} must be >= {minimum}, got {value}")
-    return int(value)
 
 
 @dataclass(frozen=True)
@@ -85,8 +78,8 @@ class Task:
         for param in ("train_per_class", "test_per_class"):
             value = getattr(self, param)
             if value is not None:
-                object.__setattr__(self, param, _check_int(value, param, 1))
-        object.__setattr__(self, "seed", _check_int(self.seed, "seed", 0))
+                object.__setattr__(self, param, check_int(value, param, minimum=1))
+        object.__setattr__(self, "seed", check_int(self.seed, "seed", minimum=0))
 
     # ---------------------------------------------------------------- identity
 
@@ -201,8 +194,8 @@ class Task:
         Raises:
             ValueError: If ``num_classes`` is below 2 or above the class count.
         """
-        k = _check_int(num_classes, "num_classes", 2)
-        seed = _check_int(seed, "seed", 0)
+        k = check_int(num_classes, "num_classes", minimum=2)
+        seed = check_int(seed, "seed", minimum=0)
         total = _source_classes(dataset, num_source_classes, root)
         (ids,) = _draw_class_sets(dataset, total, k, 1, np.random.default_rng(seed), True)
         return cls(dataset, ids, seed=seed, **kwargs)
@@ -248,9 +241,9 @@ class Task:
         Raises:
             ValueError: If there are not enough classes for the request.
         """
-        k = _check_int(num_classes, "num_classes", 2)
-        n = _check_int(num_tasks, "num_tasks", 1)
-        seed = _check_int(seed, "seed", 0)
+        k = check_int(num_classes, "num_classes", minimum=2)
+        n = check_int(num_tasks, "num_tasks", minimum=1)
+        seed = check_int(seed, "seed", minimum=0)
         total = _source_classes(dataset, num_source_classes, root)
         rng = np.random.default_rng(seed)
         sets = _draw_class_sets(dataset, total, k, n, rng, disjoint)
@@ -345,7 +338,7 @@ def _source_classes(dataset: str, num_source_classes: int | None, root: PathLike
     DATASETS.get(dataset)  # KeyError listing the valid names
     if num_source_classes is None:
         return load_dataset(dataset, root=root).num_classes
-    return _check_int(num_source_classes, "num_source_classes", 2)
+    return check_int(num_source_classes, "num_source_classes", minimum=2)
 
 
 def _draw_class_sets(

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from dassgnn.data.dataset import DatasetSplits, ImageDataset
+from dassgnn.utils.validation import check_int
 
 #: ITU-R BT.601 luminance weights for R, G and B.
 LUMA_WEIGHTS: tuple[float, float, float] = (0.299, 0.587, 0.114)
@@ -38,11 +39,7 @@ def check_size(size: object, param: str = "size") -> int:
         TypeError: If ``size`` is not an integer (``bool`` is rejected).
         ValueError: If ``size`` is not positive.
     """
-    if isinstance(size, bool) or not isinstance(size, int | np.integer):
-        raise TypeError(f"{param} must be an int, got {type(size).__name__} {size!r}")
-    if size <= 0:
-        raise ValueError(f"{param} must be positive, got {size}")
-    return int(size)
+    return check_int(size, param, minimum=1)
 
 
 def check_channels(channels: object, param: str = "channels") -> int:
@@ -59,11 +56,10 @@ def check_channels(channels: object, param: str = "channels") -> int:
         TypeError: If ``channels`` is not an integer.
         ValueError: If ``channels`` is not 1 or 3.
     """
-    if isinstance(channels, bool) or not isinstance(channels, int | np.integer):
-        raise TypeError(f"{param} must be an int, got {type(channels).__name__} {channels!r}")
+    channels = check_int(channels, param)
     if channels not in (1, 3):
         raise ValueError(f"{param} must be 1 or 3, got {channels}")
-    return int(channels)
+    return channels
 
 
 def resize_images(images: np.ndarray, size: int) -> np.ndarray:

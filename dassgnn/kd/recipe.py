@@ -8,6 +8,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from dassgnn.space.remap import REMAP_STRATEGIES
+from dassgnn.utils.validation import check_bool, check_choice, check_float, check_int
+
 _SCHEDULES = ("cosine", "constant")
 
 
@@ -77,34 +80,43 @@ class Recipe:
     max_loss: float = 1e4
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        for name in ("crop_padding", "eval_every", "min_steps"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be a non-negative int, got {value!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr!r}")
-        if not 0 <= self.momentum < 1:
-            raise ValueError(f"momentum must lie in [0, 1), got {self.momentum!r}")
+        def set_(name: str, value: Any) -> None:
+            object.__setattr__(self, name, value)
+
+        for name, minimum in (
+            ("epochs", 1),
+            ("batch_size", 1),
+            ("min_steps", 0),
+            ("crop_padding", 0),
+            ("eval_every", 0),
+        ):
+            set_(name, check_int(getattr(self, name), name, minimum=minimum))
+        for name in ("nesterov", "hflip", "normalize", "amp"):
+            set_(name, check_bool(getattr(self, name), name))
+        set_("lr", check_float(self.lr, "lr", minimum=0, min_open=True))
+        set_(
+            "momentum", check_float(self.momentum, "momentum", minimum=0, maximum=1, max_open=True)
+        )
+        set_("weight_decay", check_float(self.weight_decay, "weight_decay", minimum=0))
+        set_("alpha", check_float(self.alpha, "alpha", minimum=0, maximum=1))
+        set_("temperature", check_float(self.temperature, "temperature", minimum=0, min_open=True))
+        set_(
+            "label_smoothing",
+            check_float(
+                self.label_smoothing, "label_smoothing", minimum=0, maximum=1, max_open=True
+            ),
+        )
+        set_("max_loss", check_float(self.max_loss, "max_loss", minimum=0, min_open=True))
+        set_(
+            "warmup_epochs",
+            check_float(
+                self.warmup_epochs, "warmup_epochs", minimum=0, maximum=self.epochs, max_open=True
+            ),
+        )
+        check_choice(self.schedule, "schedule", _SCHEDULES)
+        check_choice(self.init, "init", ("random", *REMAP_STRATEGIES.list()))
         if self.nesterov and self.momentum == 0:
             raise ValueError("nesterov=True needs momentum > 0")
-        if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
-        if self.schedule not in _SCHEDULES:
-            raise ValueError(f"schedule must be one of {_SCHEDULES}, got {self.schedule!r}")
-        if not 0 <= self.warmup_epochs < self.epochs:
-            raise ValueError(
-                f"warmup_epochs must lie in [0, epochs={self.epochs}), got {self.warmup_epochs!r}"
-            )
-        if not 0 <= self.alpha <= 1:
-            raise ValueError(f"alpha must lie in [0, 1], got {self.alpha!r}")
-        if not self.temperature > 0:
-            raise ValueError(f"temperature must be positive, got {self.temperature!r}")
-        if not isinstance(self.init, str) or not self.init:
-            raise ValueError(f"init must name a remapping strategy or 'random', got {self.init!r}")
 
     def epochs_for(self, steps_per_epoch: int) -> int:
         """Epochs of a run with ``steps_per_epoch`` steps an epoch (``min_steps`` applied)."""
@@ -121,6 +133,8 @@ class Recipe:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Recipe:
         """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        if not isinstance(data, dict):
+            raise TypeError(f"a recipe must be a mapping of fields, got {type(data).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:

@@ -18,6 +18,7 @@ from typing import Any
 
 from dassgnn.records.codec import canonical_json
 from dassgnn.records.rows import MODES, STATUSES, RunKey
+from dassgnn.utils.validation import check_choice, check_seed
 
 __all__ = [
     "KEY_COLUMNS",
@@ -81,46 +82,6 @@ def check_accuracy(value: Any, name: str, *, optional: bool = False) -> float | 
     value = float(value)
     if not (math.isfinite(value) and 0.0 <= value <= 1.0):
         raise ValueError(f"{name} must be a fraction in [0, 1], got {value!r}")
-    return value
-
-
-def check_seed(value: Any, name: str = "seed") -> int:
-    """Checks that ``value`` is a non-negative integer.
-
-    Args:
-        value (Any): The value.
-        name (str, optional): Its name, for the error message. (default: :obj:`"seed"`)
-
-    Returns:
-        int: The value.
-
-    Raises:
-        TypeError: If ``value`` is not an integer.
-        ValueError: If it is negative.
-    """
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-    return int(value)
-
-
-def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
-    """Checks that ``value`` is one of ``choices``.
-
-    Args:
-        value (Any): The value.
-        name (str): Its name, for the error message.
-        choices (tuple[str, ...]): The valid values.
-
-    Returns:
-        str: The value.
-
-    Raises:
-        ValueError: If it is not one of ``choices``.
-    """
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
     return value
 
 

@@ -7,19 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dassgnn.utils.validation import check_ints
+
 #: Width multipliers are stored as integer multiples of ``1 / WIDTH_DENOMINATOR``.
 WIDTH_DENOMINATOR = 16
-
-
-def _int_tuple(values: Any, name: str) -> tuple[int, ...]:
-    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-        raise TypeError(f"{name} must be a sequence of ints, got {type(values).__name__}")
-    out = []
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise TypeError(f"{name} must hold ints, got {v!r} ({type(v).__name__})")
-        out.append(int(v))
-    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -46,10 +37,10 @@ class Arch:
     widths: tuple[tuple[int, ...], ...]
 
     def __post_init__(self) -> None:
-        depths = _int_tuple(self.depths, "depths")
+        depths = check_ints(self.depths, "depths")
         if isinstance(self.widths, (str, bytes)) or not isinstance(self.widths, Sequence):
             raise TypeError(f"widths must be a sequence of sequences, got {self.widths!r}")
-        widths = tuple(_int_tuple(w, f"widths[{i}]") for i, w in enumerate(self.widths))
+        widths = tuple(check_ints(w, f"widths[{i}]") for i, w in enumerate(self.widths))
         if not depths:
             raise ValueError("depths must name at least one stage, got ()")
         if any(d < 1 for d in depths):

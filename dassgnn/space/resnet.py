@@ -13,20 +13,7 @@ from torch_geometric.data import Data
 from dassgnn.space.arch import WIDTH_DENOMINATOR, Arch
 from dassgnn.space.base import register_space
 from dassgnn.space.modules import ResNet
-
-
-def _positive_ints(values: Any, name: str) -> tuple[int, ...]:
-    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
-        raise ValueError(f"{name} must be a non-empty sequence of ints, got {values!r}")
-    if any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in values):
-        raise ValueError(f"{name} must hold positive ints, got {tuple(values)!r}")
-    return tuple(int(v) for v in values)
-
-
-def _check_count(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
+from dassgnn.utils.validation import check_int, check_ints
 
 
 @register_space("resnet")
@@ -76,10 +63,10 @@ class ResNetSpace:
         strides: Sequence[int] = (1, 2, 2),
         width_steps: Sequence[int] = tuple(range(8, 17)),
     ) -> None:
-        self.widths = _positive_ints(widths, "widths")
-        self.depths = _positive_ints(depths, "depths")
-        self.strides = _positive_ints(strides, "strides")
-        steps = _positive_ints(width_steps, "width_steps")
+        self.widths = check_ints(widths, "widths", minimum=1, nonempty=True)
+        self.depths = check_ints(depths, "depths", minimum=1, nonempty=True)
+        self.strides = check_ints(strides, "strides", minimum=1, nonempty=True)
+        steps = check_ints(width_steps, "width_steps", minimum=1, nonempty=True)
         if len(self.depths) != len(self.widths) or len(self.strides) != len(self.widths):
             raise ValueError(
                 "widths, depths and strides need one entry per stage, got "
@@ -228,8 +215,7 @@ class ResNetSpace:
         Raises:
             ValueError: If ``n`` exceeds the number of members.
         """
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-            raise ValueError(f"n must be a non-negative int, got {n!r}")
+        n = check_int(n, "n", minimum=0)
         size = len(self)
         if n > size:
             raise ValueError(f"n={n} exceeds the {size} distinct architectures of {self!r}")
@@ -269,8 +255,8 @@ class ResNetSpace:
             seed (int, optional): Seeds the initial weights without touching the
                 global random state. (default: :obj:`None`, the global state)
         """
-        num_classes = _check_count(num_classes, "num_classes")
-        in_channels = _check_count(in_channels, "in_channels")
+        num_classes = check_int(num_classes, "num_classes", minimum=1)
+        in_channels = check_int(in_channels, "in_channels", minimum=1)
         channels = self.channels(arch)
         if seed is None:
             return ResNet(channels, self.strides, num_classes, in_channels)
@@ -281,8 +267,8 @@ class ResNetSpace:
     def params(self, arch: Arch, num_classes: int, in_channels: int = 3) -> int:
         """Trainable parameters of :meth:`build`'s network (convolutions, BN
         scales and shifts, the classifier), computed analytically."""
-        num_classes = _check_count(num_classes, "num_classes")
-        in_channels = _check_count(in_channels, "in_channels")
+        num_classes = check_int(num_classes, "num_classes", minimum=1)
+        in_channels = check_int(in_channels, "in_channels", minimum=1)
         channels = self.channels(arch)
         prev = channels[0][0]
         total = in_channels * prev * 9 + 2 * prev
@@ -301,8 +287,8 @@ class ResNetSpace:
     ) -> int:
         """Multiply-accumulate operations (MACs, the "FLOPs" of NAS papers) of
         the convolutions and the classifier for one image, computed analytically."""
-        num_classes = _check_count(num_classes, "num_classes")
-        in_channels = _check_count(in_channels, "in_channels")
+        num_classes = check_int(num_classes, "num_classes", minimum=1)
+        in_channels = check_int(in_channels, "in_channels", minimum=1)
         channels = self.channels(arch)
         sizes = self.spatial_sizes(image_size)
         prev = channels[0][0]

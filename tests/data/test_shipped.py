@@ -50,7 +50,7 @@ def test_split_seed_determinism(name):
     np.testing.assert_array_equal(a.test.images, b.test.images)
     assert not np.array_equal(a.test.images, c.test.images)
     assert np.abs(a.test.class_counts() - c.test.class_counts()).max() <= 1
-    with pytest.raises(ValueError, match="seed must be a non-negative int, got -1"):
+    with pytest.raises(ValueError, match="seed must be >= 0, got -1"):
         load_dataset(name, seed=-1)
     with pytest.raises(ValueError, match=r"test_fraction must lie in \(0, 1\), got 0"):
         load_dataset(name, test_fraction=0)
@@ -125,7 +125,7 @@ def test_skimage_textures_seeded():
         ),
         ({"test_per_class": 10**6}, ValueError, r"image 'brick' .*cannot cut 1000000"),
         ({"train_fraction": 1.0}, ValueError, r"train_fraction must lie in \(0, 1\), got 1.0"),
-        ({"patch_size": 0}, ValueError, "patch_size must be positive, got 0"),
+        ({"patch_size": 0}, ValueError, "patch_size must be >= 1, got 0"),
     ],
 )
 def test_skimage_textures_errors(kwargs, error, match):

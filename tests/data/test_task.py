@@ -36,7 +36,7 @@ def test_fields_key_and_serialisation():
         ({"classes": (-1, 2)}, ValueError, "classes must be >= 0, got -1"),
         ({"classes": (0.5, 2)}, TypeError, "classes must hold integers"),
         ({"classes": "12"}, TypeError, "classes must be a sequence of ints"),
-        ({"image_size": 0}, ValueError, "image_size must be positive, got 0"),
+        ({"image_size": 0}, ValueError, "image_size must be >= 1, got 0"),
         ({"channels": 2}, ValueError, "channels must be 1 or 3, got 2"),
         ({"train_per_class": 0}, ValueError, "train_per_class must be >= 1, got 0"),
         ({"test_per_class": 2.0}, TypeError, "test_per_class must be an int, got float"),

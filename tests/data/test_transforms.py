@@ -95,7 +95,7 @@ def test_prepare_does_only_what_is_needed(mnist, astronaut):
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"size": 0}, ValueError, "size must be positive, got 0"),
+        ({"size": 0}, ValueError, "size must be >= 1, got 0"),
         ({"size": 2.5}, TypeError, "size must be an int, got float 2.5"),
         ({"size": True}, TypeError, "size must be an int, got bool"),
         ({"channels": 2}, ValueError, "channels must be 1 or 3, got 2"),

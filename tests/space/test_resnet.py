@@ -130,9 +130,9 @@ def test_contains_and_errors():
         space.flops(Arch((1, 1, 1), ((7,), (8,), (8,))), 10)
     with pytest.raises(TypeError, match="expected an Arch"):
         space.build("1,1,1|8|8|8", 10)
-    with pytest.raises(ValueError, match="num_classes must be a positive int"):
+    with pytest.raises(ValueError, match="num_classes must be >= 1, got 0"):
         space.build(space.teacher, 0)
-    with pytest.raises(ValueError, match="in_channels must be a positive int"):
+    with pytest.raises(ValueError, match="in_channels must be >= 1, got -1"):
         space.params(space.teacher, 10, in_channels=-1)
 
 
@@ -140,7 +140,7 @@ def test_contains_and_errors():
     ("kwargs", "match"),
     [
         ({"widths": (8, 16), "depths": (2, 2, 2), "strides": (1, 2, 2)}, "one entry per stage"),
-        ({"widths": (0, 16, 32)}, "positive ints"),
+        ({"widths": (0, 16, 32)}, r"ints >= 1, got \(0, 16, 32\)"),
         ({"depths": ()}, "non-empty"),
         ({"width_steps": (8, 12)}, "include 16"),
     ],
