@@ -3,7 +3,7 @@
 Times the collection recipe of ``dassgnn/assets/meta_dataset.toml`` on one task:
 ``--students`` sampled students KD-trained (a) one process per student run by the
 pool executor, as the collector does, and (b) all together by the batched trainer
-(:mod:`dassgnn.collect.batched`) in one process. Throughput depends on the
+(:func:`dassgnn.kd.train_batched`) in one process. Throughput depends on the
 machine: run it on the one you want figures for (``--device cuda`` on a GPU).
 
     python benchmarks/throughput.py                        # 2 CPU workers, 8 students
@@ -27,10 +27,9 @@ from pathlib import Path
 import torch
 
 from dassgnn.collect import Plan, PoolExecutor
-from dassgnn.collect.batched import train_batched
 from dassgnn.collect.plan import StudentJob, TeacherJob
 from dassgnn.data import Task
-from dassgnn.kd import Recipe, train_teacher
+from dassgnn.kd import Recipe, train_batched, train_teacher
 from dassgnn.records import agreement
 from dassgnn.records.codec import encode_state_dict
 from dassgnn.space import ResNetSpace

@@ -168,7 +168,7 @@ def group_jobs(items: Iterable[Item], group: int) -> Iterator[Item | list[Item]]
 @EXECUTORS.register("batched")
 class BatchedExecutor:
     """Trains student runs that share teacher, mode, seed and recipe ``group`` at a
-    time in one program (:func:`~dassgnn.collect.batched.train_batched`), in a pool
+    time in one program (:func:`~dassgnn.kd.train_batched`), in a pool
     of processes; teacher jobs run one a process as in :class:`PoolExecutor`.
     Meant for GPUs, where the per-student loop is launch-bound; records say
     ``trainer = "batched"``.

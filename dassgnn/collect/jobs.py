@@ -107,9 +107,9 @@ class Worker:
 
     def batch(self, jobs: list[StudentJob], weights: bytes | None) -> list[JobOutcome]:
         """Runs student jobs that share task, teacher, mode, seed and recipe in one
-        program with :func:`~dassgnn.collect.batched.train_batched`; if the whole
+        program with :func:`~dassgnn.kd.train_batched`; if the whole
         batch fails, every job gets the failure."""
-        from dassgnn.collect.batched import train_batched
+        from dassgnn.kd import train_batched
 
         start = time.perf_counter()
         first = jobs[0]

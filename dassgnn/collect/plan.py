@@ -15,8 +15,6 @@ from dassgnn.kd import Recipe
 from dassgnn.records import RunKey, space_key
 from dassgnn.space import Arch, space_from_dict
 
-_MODES = ("kd", "scratch")
-
 
 @dataclass(frozen=True)
 class TeacherJob:
@@ -151,7 +149,7 @@ class TaskGroup:
         # every setting spelt out, so that the space's key does not depend on defaults
         object.__setattr__(self, "space", space_from_dict(space).to_dict())
         for arch_id in self.archs:
-            self.build_space().check(Arch.from_id(arch_id))
+            self.build_space().parse(arch_id)
 
     def build_space(self):
         """The group's search space."""
@@ -184,7 +182,7 @@ class TaskGroup:
         space = self.build_space()
         seed = self.student_seed + (0 if self.same_students else index)
         archs = space.sample(self.students, seed=seed)
-        extra = [space.canonical(Arch.from_id(a)) for a in self.archs]
+        extra = [space.canonical(space.parse(a)) for a in self.archs]
         return list(dict.fromkeys([*archs, *extra]))
 
 

@@ -1,7 +1,8 @@
-"""Knowledge distillation: the loss, recipes, and one training loop."""
+"""Knowledge distillation: the loss, recipes, the training loop and its batched twin."""
 
 from dassgnn.kd.api import distill, init_student, train_scratch, train_teacher
 from dassgnn.kd.augment import channel_stats, normalize, random_crop, random_hflip
+from dassgnn.kd.batched import train_batched
 from dassgnn.kd.loss import KDLoss
 from dassgnn.kd.recipe import Recipe
 from dassgnn.kd.train import TeacherCache, TrainingDivergedError, TrainResult, evaluate, train
@@ -20,6 +21,7 @@ __all__ = [
     "random_crop",
     "random_hflip",
     "train",
+    "train_batched",
     "train_scratch",
     "train_teacher",
 ]

@@ -11,7 +11,7 @@ from dassgnn.kd.recipe import Recipe
 from dassgnn.kd.train import TeacherCache, TrainResult, train
 from dassgnn.space.arch import Arch
 from dassgnn.space.base import SearchSpace
-from dassgnn.space.remap import REMAP_STRATEGIES, remap
+from dassgnn.space.remap import REMAP_STRATEGIES
 
 
 def _shape(data: Any) -> tuple[int, int]:
@@ -153,4 +153,4 @@ def init_student(
     if teacher is None:
         raise ValueError(f"init={init!r} remaps the teacher's weights but no teacher was given")
     source = teacher.teacher if isinstance(teacher, TeacherCache) else teacher
-    return remap(source, model.to(next(source.parameters()).device), init)
+    return space.remap(source, model.to(next(source.parameters()).device), init)

@@ -22,7 +22,7 @@ from dassgnn.records.analysis import (
     label_report,
     task_report,
 )
-from dassgnn.records.codec import canonical_json, space_key
+from dassgnn.records.codec import canonical_json
 from dassgnn.records.errors import RecordConflictError, RecordStoreError
 from dassgnn.records.export import EXPORT_COLUMNS, format_stats, store_stats
 from dassgnn.records.merge import MergeConflict, MergeReport, merge_stores
@@ -55,7 +55,6 @@ __all__ = [
     "label_report",
     "merge_stores",
     "open_default_store",
-    "space_key",
     "store_stats",
     "task_report",
 ]

@@ -28,7 +28,6 @@ __all__ = [
     "encode_state_dict",
     "encode_tensor",
     "sha1_hex",
-    "space_key",
     "utc_now",
 ]
 
@@ -64,43 +63,6 @@ def sha1_hex(text: str) -> str:
         str: 40 hex digits.
     """
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
-
-
-def space_key(space: Any) -> str:
-    """A stable key of a search space: ``"<name>-<12 hex digits of sha1>"``.
-
-    Args:
-        space (Any): A search space with ``to_dict()`` (e.g.
-            :class:`~dassgnn.space.ResNetSpace`) or its dict.
-
-    Returns:
-        str: The key, e.g. ``"resnet-1a2b3c4d5e6f"``.
-
-    Raises:
-        TypeError: If ``space`` is neither a mapping nor has ``to_dict()``.
-    """
-    data = space_dict(space)
-    name = data.get("name", "space")
-    return f"{name}-{sha1_hex(canonical_json(data))[:12]}"
-
-
-def space_dict(space: Any) -> dict[str, Any]:
-    """Returns a search space's settings as a plain dict.
-
-    Args:
-        space (Any): A search space with ``to_dict()`` or a mapping.
-
-    Returns:
-        dict[str, Any]: The settings.
-
-    Raises:
-        TypeError: If ``space`` is neither a mapping nor has ``to_dict()``.
-    """
-    if isinstance(space, Mapping):
-        return dict(space)
-    if callable(getattr(space, "to_dict", None)):
-        return dict(space.to_dict())
-    raise TypeError(f"space must be a search space or its dict, got {type(space).__name__}")
 
 
 def utc_now() -> str:

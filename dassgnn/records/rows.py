@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from dassgnn.records.codec import decode_state_dict, space_key
+from dassgnn.records.codec import decode_state_dict
 from dassgnn.records.errors import RecordStoreError
 
 if TYPE_CHECKING:
@@ -115,12 +115,12 @@ class StudentRecord:
         Raises:
             TypeError: If ``space`` lacks ``to_dict``/``params``/``flops``.
         """
-        for attr in ("to_dict", "params", "flops"):
-            if not callable(getattr(space, attr, None)):
-                raise TypeError(f"space must have a {attr}() method, got {type(space).__name__}")
+        from dassgnn.space import as_space
+
+        space = as_space(space)
         k, c, s = task.num_classes, task.channels, task.image_size
         return cls(
-            space_key=space_key(space),
+            space_key=space.key,
             arch_id=arch.id,
             arch=arch.to_dict(),
             params=int(space.params(arch, k, c)),
@@ -209,10 +209,10 @@ class TeacherRecord:
         Raises:
             RecordStoreError: If the weights are missing (see :meth:`state_dict`).
         """
-        from dassgnn.space import Arch, space_from_dict
+        from dassgnn.space import space_from_dict
 
-        space = space_from_dict(dict(self.space))
-        model = space.build(Arch.from_id(self.arch_id), self.num_classes, self.in_channels)
+        space = space_from_dict(self.space)
+        model = space.build(space.parse(self.arch_id), self.num_classes, self.in_channels)
         model.load_state_dict(self.state_dict())
         return model.eval()
 

@@ -2,14 +2,14 @@
 
 Example::
 
-    from dassgnn.records import RecordStore, RunKey, StudentRecord, space_key
+    from dassgnn.records import RecordStore, RunKey, StudentRecord
 
     with RecordStore("records.db") as store:
         store.add_task(task, role="meta-train")
         tid = store.add_teacher(task, space, space.teacher, recipe, seed=0,
                                 test_acc=0.91, state_dict=teacher.state_dict())
         for arch in space.sample(50, seed=0):
-            key = RunKey(task.key, tid, arch.id, "kd", 0, recipe.key, space_key(space))
+            key = RunKey(task.key, tid, arch.id, "kd", 0, recipe.key, space.key)
             if store.has_run(key):
                 continue
             result = distill(...)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import dassgnn
 from dassgnn.records.base import StoreBase
-from dassgnn.records.codec import canonical_json, encode_state_dict, space_dict, space_key, utc_now
+from dassgnn.records.codec import canonical_json, encode_state_dict, utc_now
 from dassgnn.records.errors import RecordConflictError
 from dassgnn.records.rows import TeacherRecord
 from dassgnn.records.validate import check_accuracy, check_seed, normalize_recipe, teacher_changes
@@ -209,7 +209,10 @@ def _teacher_row(
     arch_id = arch if isinstance(arch, str) else getattr(arch, "id", None)
     if not isinstance(arch_id, str):
         raise TypeError(f"arch must be an Arch or its id, got {type(arch).__name__}")
-    space_data, skey = space_dict(space), space_key(space)
+    from dassgnn.space import as_space
+
+    search_space = as_space(space)
+    space_data, skey = search_space.to_dict(), search_space.key
     recipe_data, recipe_key = normalize_recipe(recipe)
     seed = check_seed(seed)
     if teacher_id is None:

@@ -3,11 +3,16 @@
 from dassgnn.space.arch import WIDTH_DENOMINATOR, Arch
 from dassgnn.space.base import (
     SPACES,
+    BaseSpace,
+    GraphSchema,
     SearchSpace,
+    as_space,
     create_space,
     list_spaces,
     register_space,
     space_from_dict,
+    space_key,
+    space_settings,
 )
 from dassgnn.space.graph import (
     EDGE_TYPES,
@@ -30,11 +35,14 @@ __all__ = [
     "SPACES",
     "WIDTH_DENOMINATOR",
     "Arch",
+    "BaseSpace",
     "BasicBlock",
     "ChannelShortcut",
+    "GraphSchema",
     "ResNet",
     "ResNetSpace",
     "SearchSpace",
+    "as_space",
     "create_space",
     "list_remap_strategies",
     "list_spaces",
@@ -44,4 +52,6 @@ __all__ = [
     "resnet_to_graph",
     "resnet_to_networkx",
     "space_from_dict",
+    "space_key",
+    "space_settings",
 ]

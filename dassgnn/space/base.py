@@ -1,60 +1,280 @@
-"""The search-space protocol and its registry."""
+"""The search-space protocol, the shared base class and the registry of spaces.
+
+Everything that knows what a network of a space looks like lives behind
+:class:`SearchSpace`: parsing and checking architectures, building networks,
+counting their cost, remapping a teacher's weights into a student, and
+encoding an architecture as a graph. The records, the collector, KD training,
+the predictor and search only call these methods, so a new space plugs in by
+implementing them and registering itself::
+
+    from dassgnn.space import BaseSpace, register_space
+
+    @register_space("my_space")
+    class MySpace(BaseSpace):
+        name = "my_space"
+        ...
+
+``tests/space/test_conformance.py`` runs every registered space through the
+same checks.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from torch import nn
+from torch import Tensor, nn
 from torch_geometric.data import Data
 
 from dassgnn.registry import Registry
 from dassgnn.space.arch import Arch
 
 
+@dataclass(frozen=True)
+class GraphSchema:
+    """What the graphs of a space hold: the names behind the columns of
+    ``Data.x``, the node operation types and the edge types.
+
+    A graph encoder sized by one schema reads the graphs of every space with
+    the same schema; the predictor's checkpoint stores it to refuse others.
+
+    Args:
+        ops (tuple[str, ...]): Node operation types, in the order of ``Data.op``.
+        node_features (tuple[str, ...]): Names of the columns of ``Data.x``.
+        edge_types (tuple[str, ...]): Edge types, in the one-hot order of ``Data.edge_attr``.
+    """
+
+    ops: tuple[str, ...]
+    node_features: tuple[str, ...]
+    edge_types: tuple[str, ...]
+
+    @property
+    def num_node_features(self) -> int:
+        """Columns of ``Data.x``."""
+        return len(self.node_features)
+
+    @property
+    def num_edge_features(self) -> int:
+        """Columns of ``Data.edge_attr``."""
+        return len(self.edge_types)
+
+    def to_dict(self) -> dict[str, list[str]]:
+        """A JSON-ready dict."""
+        return {
+            "ops": list(self.ops),
+            "node_features": list(self.node_features),
+            "edge_types": list(self.edge_types),
+        }
+
+
+def space_key(space: SearchSpace | Mapping[str, Any]) -> str:
+    """The stable key of a search space: ``"<name>-<12 hex digits of sha1>"`` of
+    the canonical JSON of its settings (:meth:`SearchSpace.to_dict`).
+
+    Args:
+        space (SearchSpace or Mapping): A space or its settings dict.
+
+    Returns:
+        str: The key, e.g. ``"resnet-1a2b3c4d5e6f"``.
+
+    Raises:
+        TypeError: If ``space`` is neither a mapping nor has ``to_dict()``.
+    """
+    data = space_settings(space)
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return f"{data.get('name', 'space')}-{hashlib.sha1(text.encode('utf-8')).hexdigest()[:12]}"
+
+
+def space_settings(space: SearchSpace | Mapping[str, Any]) -> dict[str, Any]:
+    """A space's settings as a plain dict (a mapping is copied as it is).
+
+    Raises:
+        TypeError: If ``space`` is neither a mapping nor has ``to_dict()``.
+    """
+    if isinstance(space, Mapping):
+        return dict(space)
+    to_dict = getattr(space, "to_dict", None)
+    if callable(to_dict):
+        return dict(to_dict())
+    raise TypeError(
+        f"space must be a search space or its settings dict, got {type(space).__name__}"
+    )
+
+
 @runtime_checkable
 class SearchSpace(Protocol):
     """What a search space provides. :class:`~dassgnn.space.ResNetSpace` is the
-    reference implementation; other spaces plug in by implementing this protocol
-    and registering with :data:`SPACES`."""
+    reference implementation; :class:`BaseSpace` implements the generic part.
 
+    An architecture is an :class:`~dassgnn.space.Arch`: a depth per stage and
+    one integer choice per block, whose meaning (a width, a kernel, an
+    expansion ratio) is the space's business. Its string id is what the
+    records store; :meth:`parse` turns it back into a checked member.
+    """
+
+    #: The registered name of the space.
     name: str
+
+    @property
+    def key(self) -> str:
+        """The stable key of the space and its settings (:func:`space_key`)."""
+        ...
 
     @property
     def teacher(self) -> Arch:
         """The largest member, the teacher's own architecture."""
+        ...
 
-    def contains(self, arch: Arch) -> bool:
+    @property
+    def graph_schema(self) -> GraphSchema:
+        """What the graphs of :meth:`to_graph` hold."""
+        ...
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings that recreate the space with :func:`space_from_dict`, with ``"name"``."""
+        ...
+
+    def why_not(self, arch: Any) -> str | None:
+        """Why ``arch`` is not a member, or :obj:`None` if it is."""
+        ...
+
+    def contains(self, arch: Any) -> bool:
         """Whether ``arch`` is a member of the space."""
+        ...
+
+    def check(self, arch: Any) -> Arch:
+        """Returns ``arch`` if it is a member; raises a :class:`ValueError` naming why not."""
+        ...
+
+    def parse(self, arch_id: str) -> Arch:
+        """The member whose id is ``arch_id`` (checked)."""
+        ...
 
     def canonical(self, arch: Arch) -> Arch:
         """The one representative of every encoding that builds the same network."""
+        ...
 
     def sample(self, n: int, seed: int) -> list[Arch]:
         """``n`` distinct canonical members, reproducibly from ``seed``."""
+        ...
 
-    def build(self, arch: Arch, num_classes: int, in_channels: int = 3) -> nn.Module:
-        """The network of ``arch``."""
+    def build(
+        self, arch: Arch, num_classes: int, in_channels: int = 3, seed: int | None = None
+    ) -> nn.Module:
+        """The network of ``arch``; ``seed`` fixes its initial weights without
+        touching the global random state."""
+        ...
 
     def params(self, arch: Arch, num_classes: int, in_channels: int = 3) -> int:
         """Trainable parameters of :meth:`build` (analytic)."""
+        ...
 
     def flops(
         self, arch: Arch, num_classes: int, in_channels: int = 3, image_size: int = 32
     ) -> int:
         """Multiply-accumulate operations of one forward pass (analytic)."""
+        ...
+
+    def remap(
+        self, teacher: nn.Module, student: nn.Module, strategy: str = "copy_first"
+    ) -> nn.Module:
+        """Initialises ``student`` in place from ``teacher``'s weights and returns it."""
+        ...
+
+    def features(self, model: nn.Module, x: Tensor) -> list[Tensor]:
+        """The feature maps of a network of the space on ``x``: the stem's and each stage's."""
+        ...
 
     def to_graph(self, arch: Arch) -> Data:
-        """The architecture as a PyG graph."""
+        """The architecture as a PyG graph following :attr:`graph_schema`."""
+        ...
+
+
+class BaseSpace:
+    """The generic part of a search space: identity (key, equality, hashing)
+    from :meth:`to_dict`, and membership (``contains``, ``check``, ``parse``,
+    ``in``) from :meth:`why_not`. Subclasses implement the rest of
+    :class:`SearchSpace`."""
+
+    name: str = "space"
 
     def to_dict(self) -> dict[str, Any]:
-        """The settings that recreate the space with :func:`create_space`."""
+        """The settings with ``"name"``; subclasses add theirs."""
+        return {"name": self.name}
+
+    @property
+    def key(self) -> str:
+        """The stable key of the space and its settings (:func:`space_key`)."""
+        return space_key(self.to_dict())
+
+    def why_not(self, arch: Any) -> str | None:
+        """Why ``arch`` is not a member, or :obj:`None` if it is."""
+        raise NotImplementedError
+
+    def contains(self, arch: Any) -> bool:
+        """Whether ``arch`` is a member (in any of its encodings)."""
+        return self.why_not(arch) is None
+
+    def __contains__(self, arch: object) -> bool:
+        return self.contains(arch)
+
+    def check(self, arch: Any) -> Arch:
+        """Returns ``arch`` if it is a member.
+
+        Raises:
+            TypeError: If ``arch`` is not an :class:`~dassgnn.space.Arch`.
+            ValueError: If it is outside the space (the message says why).
+        """
+        reason = self.why_not(arch)
+        if reason is None:
+            return arch
+        if not isinstance(arch, Arch):
+            raise TypeError(reason)
+        raise ValueError(f"arch outside the space {self!r}: {reason}")
+
+    def parse(self, arch_id: str) -> Arch:
+        """The member whose id is ``arch_id``.
+
+        Raises:
+            TypeError: If ``arch_id`` is not a string.
+            ValueError: If it is malformed or names an architecture outside the space.
+        """
+        return self.check(Arch.from_id(arch_id))
+
+    def check_all(self, archs: Sequence[Any], name: str = "archs") -> list[Arch]:
+        """Checks a non-empty sequence of members (the message names the first bad one).
+
+        Raises:
+            TypeError: If ``archs`` is not a sequence.
+            ValueError: If it is empty or holds a non-member.
+        """
+        if isinstance(archs, (str, bytes)) or not isinstance(archs, Sequence):
+            raise TypeError(f"{name} must be a sequence of Arch, got {type(archs).__name__}")
+        if not archs:
+            raise ValueError(f"{name} is empty: give at least one architecture")
+        out = []
+        for i, arch in enumerate(archs):
+            try:
+                out.append(self.check(arch))
+            except (TypeError, ValueError) as error:
+                raise type(error)(f"{name}[{i}]: {error}") from None
+        return out
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self.to_dict() == other.to_dict()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self.key)
 
 
 #: The registry of search spaces.
 SPACES: Registry[SearchSpace] = Registry("search space")
 
 
-def register_space(name: str):
+def register_space(name: str) -> Any:
     """Decorator that registers a search-space class under ``name``."""
     return SPACES.register(name)
 
@@ -69,9 +289,20 @@ def list_spaces(pattern: str | None = None) -> list[str]:
     return SPACES.list(pattern)
 
 
-def space_from_dict(data: dict[str, Any]) -> SearchSpace:
+def space_from_dict(data: Mapping[str, Any]) -> SearchSpace:
     """Recreates a space from ``{"name": ..., **settings}`` (see ``to_dict``)."""
-    if not isinstance(data, dict) or "name" not in data:
+    if not isinstance(data, Mapping) or "name" not in data:
         raise ValueError(f"a space dict needs a 'name' key, got {data!r}")
     settings = {k: v for k, v in data.items() if k != "name"}
     return create_space(data["name"], **settings)
+
+
+def as_space(space: SearchSpace | Mapping[str, Any]) -> SearchSpace:
+    """``space`` itself, or the space its settings dict describes."""
+    if isinstance(space, Mapping):
+        return space_from_dict(space)
+    if not isinstance(space, SearchSpace):
+        raise TypeError(
+            f"space must be a search space or its settings dict, got {type(space).__name__}"
+        )
+    return space

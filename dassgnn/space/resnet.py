@@ -8,16 +8,20 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import Tensor, nn
 from torch_geometric.data import Data
 
 from dassgnn.space.arch import WIDTH_DENOMINATOR, Arch
-from dassgnn.space.base import register_space
+from dassgnn.space.base import BaseSpace, GraphSchema, register_space
+from dassgnn.space.batched import BatchedResNet
+from dassgnn.space.graph import EDGE_TYPES, NODE_FEATURES, OPS, resnet_to_graph
 from dassgnn.space.modules import ResNet
+from dassgnn.space.remap import RemapStrategy, remap
 from dassgnn.utils.validation import check_int, check_ints
 
 
 @register_space("resnet")
-class ResNetSpace:
+class ResNetSpace(BaseSpace):
     r"""The ResNet search space of `DaSS (Lee et al., ICLR 2023)
     <https://openreview.net/forum?id=SEh5SfEQtqB>`_, built from a teacher.
 
@@ -133,27 +137,6 @@ class ResNetSpace:
                     f"{self.width_steps} (sixteenths)"
                 )
         return None
-
-    def contains(self, arch: Arch) -> bool:
-        """Whether ``arch`` is a member (in any of its encodings)."""
-        return self.why_not(arch) is None
-
-    def __contains__(self, arch: object) -> bool:
-        return self.contains(arch)  # type: ignore[arg-type]
-
-    def check(self, arch: Arch) -> Arch:
-        """Returns ``arch`` if it is a member.
-
-        Raises:
-            TypeError: If ``arch`` is not an :class:`Arch`.
-            ValueError: If it is outside the space (the message says why).
-        """
-        reason = self.why_not(arch)
-        if reason is None:
-            return arch
-        if not isinstance(arch, Arch):
-            raise TypeError(reason)
-        raise ValueError(f"arch outside the space {self!r}: {reason}")
 
     def canonical(self, arch: Arch) -> Arch:
         """The one encoding of the network ``arch`` builds: for each block, among
@@ -299,17 +282,37 @@ class ResNetSpace:
                 prev = c
         return total + prev * num_classes
 
+    def remap(
+        self, teacher: nn.Module, student: nn.Module, strategy: str | RemapStrategy = "copy_first"
+    ) -> nn.Module:
+        """Initialises ``student`` in place from ``teacher`` (both networks of
+        this space) with a strategy of :data:`~dassgnn.space.REMAP_STRATEGIES`;
+        see :func:`~dassgnn.space.remap_state_dict`."""
+        return remap(teacher, student, strategy)
+
+    def features(self, model: nn.Module, x: Tensor) -> list[Tensor]:
+        """The stem's and every stage's output of a network built by :meth:`build`."""
+        if not isinstance(model, ResNet):
+            raise TypeError(f"model must be a ResNet built by {self!r}, got {type(model).__name__}")
+        return model.features(x)
+
+    @property
+    def graph_schema(self) -> GraphSchema:
+        """Node ops, node features and edge types of :meth:`to_graph`."""
+        return GraphSchema(OPS, NODE_FEATURES, EDGE_TYPES)
+
     def to_graph(self, arch: Arch) -> Data:
         """The architecture as a graph; see :func:`~dassgnn.space.graph.resnet_to_graph`."""
-        from dassgnn.space.graph import resnet_to_graph
-
         return resnet_to_graph(self, arch)
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, ResNetSpace) and self.to_dict() == other.to_dict()
-
-    def __hash__(self) -> int:
-        return hash((self.widths, self.depths, self.strides, self.width_steps))
+    def build_batched(
+        self, archs: Sequence[Arch], num_classes: int, in_channels: int = 3
+    ) -> BatchedResNet:
+        """Many students as one network for the batched trainer
+        (:class:`~dassgnn.space.batched.BatchedResNet`)."""
+        num_classes = check_int(num_classes, "num_classes", minimum=1)
+        in_channels = check_int(in_channels, "in_channels", minimum=1)
+        return BatchedResNet(self, archs, num_classes, in_channels)
 
     def __repr__(self) -> str:
         return (

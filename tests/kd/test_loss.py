@@ -52,3 +52,31 @@ def test_bad_settings(kwargs, match):
 def test_shape_mismatch():
     with pytest.raises(ValueError, match="do not match"):
         KDLoss()(torch.randn(4, 3), torch.zeros(4, dtype=torch.long), torch.randn(4, 5))
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_per_student_reduction_matches_one_loss_a_student(smoothing):
+    g = torch.Generator().manual_seed(1)
+    s, t = torch.randn(8, 3, 5, generator=g), torch.randn(8, 5, generator=g)
+    y = torch.randint(0, 5, (8,), generator=g)
+    per = KDLoss(0.3, 2.0, smoothing, reduction="none")
+    assert str(per) == f"KDLoss(alpha=0.3, temperature=2.0, label_smoothing={smoothing}, " + (
+        "reduction='none')"
+    )
+    out = per(s, y, t)
+    assert out.shape == (8, 3)
+    for p in range(3):
+        one = KDLoss(0.3, 2.0, smoothing)(s[:, p], y, t)
+        assert torch.allclose(out[:, p].mean(), one, atol=1e-6)
+    assert torch.allclose(KDLoss(reduction="sum")(s[:, 0], y, t), KDLoss()(s[:, 0], y, t) * 8)
+    assert KDLoss(reduction="none")(s[:, 0], y).shape == (8,)
+    assert torch.allclose(
+        KDLoss(reduction="mean")(s, y), F.cross_entropy(s.reshape(-1, 5), y.repeat_interleave(3))
+    )
+
+
+def test_bad_reduction_and_labels():
+    with pytest.raises(ValueError, match=r"reduction must be one of \['mean', 'sum', 'none'\]"):
+        KDLoss(reduction="batchmean")
+    with pytest.raises(ValueError, match="one label per sample"):
+        KDLoss()(torch.randn(4, 3), torch.zeros(5, dtype=torch.long))

@@ -6,7 +6,7 @@ import pytest
 
 from dassgnn.data import Task
 from dassgnn.kd import Recipe
-from dassgnn.records import EXPORT_COLUMNS, RecordStore, StudentRecord, format_stats, space_key
+from dassgnn.records import EXPORT_COLUMNS, RecordStore, StudentRecord, format_stats
 from dassgnn.space import ResNetSpace
 
 TRAIN = Task(dataset="digits", classes=(0, 1, 2))
@@ -57,7 +57,7 @@ def test_to_frame_joins_tasks_teachers_and_students(store):
     assert row["teacher_test_acc"] == 0.9 and row["test_acc"] == 0.5
     assert row["params"] == SPACE.params(arch, 3, 3)
     assert row["flops"] == SPACE.flops(arch, 3, 3, 32)
-    assert row["space_key"] == space_key(SPACE)
+    assert row["space_key"] == SPACE.key
     test_row = frame[frame["task_key"] == TEST.key].iloc[0]
     # the same architecture costs less on 16x16 grey images with 2 classes
     assert test_row["params"] == SPACE.params(arch, 2, 1)

@@ -9,7 +9,6 @@ from dassgnn.records import (
     RecordStoreError,
     RunKey,
     StudentRecord,
-    space_key,
 )
 from dassgnn.records import merge as merge_module
 from dassgnn.space import ResNetSpace
@@ -80,16 +79,16 @@ def test_merge_report_and_result(stores):
     by_table = {(c.table, c.key): c for c in report.conflicts}
     assert set(by_table) == {
         ("teachers", (bad,)),
-        ("runs", RunKey(TASK.key, bad, ARCHS[0].id, "kd", 0, RECIPE.key, space_key(SPACE))),
-        ("runs", RunKey(TASK.key, tid, ARCHS[2].id, "kd", 0, RECIPE.key, space_key(SPACE))),
-        ("runs", RunKey(TASK.key, tid, ARCHS[4].id, "kd", 0, RECIPE.key, space_key(SPACE))),
+        ("runs", RunKey(TASK.key, bad, ARCHS[0].id, "kd", 0, RECIPE.key, SPACE.key)),
+        ("runs", RunKey(TASK.key, tid, ARCHS[2].id, "kd", 0, RECIPE.key, SPACE.key)),
+        ("runs", RunKey(TASK.key, tid, ARCHS[4].id, "kd", 0, RECIPE.key, SPACE.key)),
     }
     assert "test_acc: 0.7 -> 0.6" in by_table["teachers", (bad,)].detail
     assert "conflicts with the one recorded here" in str(report.conflicts[1])
     assert (
         "test_acc: 0.62 -> 0.63"
         in by_table[
-            "runs", RunKey(TASK.key, tid, ARCHS[2].id, "kd", 0, RECIPE.key, space_key(SPACE))
+            "runs", RunKey(TASK.key, tid, ARCHS[2].id, "kd", 0, RECIPE.key, SPACE.key)
         ].detail
     )
     assert "conflicts   4" in str(report) and "runs        +3 added" in str(report)

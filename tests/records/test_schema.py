@@ -16,7 +16,6 @@ from dassgnn.records import (
     default_store_path,
     open_default_store,
     schema,
-    space_key,
 )
 
 TASK = Task(dataset="digits", classes=(0, 1, 2))
@@ -174,16 +173,16 @@ def test_version_1_store_gets_the_space_in_the_run_key(tmp_path, monkeypatch):
     with RecordStore(path) as store:
         assert store.schema_version == NOW == 2
         (old,) = store.runs()
-        assert old.key.space_key == space_key(narrow) and old.test_acc == 0.5
+        assert old.key.space_key == narrow.key and old.test_acc == 0.5
         student = StudentRecord.from_space(wide, arch, TASK)
         store.add_run(
             TASK, arch, mode="scratch", seed=0, recipe=RECIPE, test_acc=0.6, student=student
         )
         assert {r.key.space_key: r.test_acc for r in store.runs()} == {
-            space_key(narrow): 0.5,
-            space_key(wide): 0.6,
+            narrow.key: 0.5,
+            wide.key: 0.6,
         }
-        assert {k.space_key for k in store.done_keys()} == {space_key(narrow), space_key(wide)}
+        assert {k.space_key for k in store.done_keys()} == {narrow.key, wide.key}
         indexes = {r[1] for r in store._conn.execute("PRAGMA index_list(runs)")}
         assert "runs_task_mode_status" in indexes
 

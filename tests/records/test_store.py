@@ -14,7 +14,6 @@ from dassgnn.records import (
     RecordStoreError,
     RunKey,
     StudentRecord,
-    space_key,
 )
 from dassgnn.space import ResNetSpace
 
@@ -102,7 +101,7 @@ def test_tasks_roundtrip_and_roles(store):
 
 def test_teacher_weights_roundtrip_fp16(store, teacher):
     tid, state = teacher
-    assert tid == f"{TASK.key}/{space_key(SPACE)}/{RECIPE.key}/s0"
+    assert tid == f"{TASK.key}/{SPACE.key}/{RECIPE.key}/s0"
     rec = store.get_teacher(tid)
     assert (rec.task_key, rec.arch_id, rec.seed, rec.test_acc) == (
         TASK.key,
@@ -255,7 +254,7 @@ def test_run_queries(store, teacher):
     assert len(store.done_keys(OTHER_TASK.key)) == 2
     # a recipe dict is completed with the defaults, so its key is the recipe's
     assert store.runs(OTHER_TASK.key)[0].recipe_key == RECIPE.key
-    assert all(r.space_key == space_key(SPACE) for r in store.runs(mode="kd"))
+    assert all(r.space_key == SPACE.key for r in store.runs(mode="kd"))
     with pytest.raises(ValueError, match="mode"):
         store.runs(mode="distill")
     with pytest.raises(ValueError, match="run key"):
@@ -314,7 +313,7 @@ def test_student_mismatch_and_conflict_roll_back_the_run(store):
         )
     wrong = dataclasses.replace(student, params=student.params + 1)
     store.add_student(
-        space_key(SPACE),
+        SPACE.key,
         arch,
         student.params,
         student.flops,

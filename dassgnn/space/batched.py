@@ -1,0 +1,175 @@
+"""Many students of a :class:`~dassgnn.space.ResNetSpace` as one network.
+
+A student of a :class:`~dassgnn.space.ResNetSpace` is the teacher with some
+channels and blocks switched off. :class:`BatchedResNet` holds :math:`P`
+teacher-shaped copies side by side as grouped convolutions (``groups=P``),
+with a channel mask per block and a block mask per student: masked channels
+are zeroed after BatchNorm, so convolutions, shortcuts (zero-pad, drop, max-pool)
+and the classifier see exactly the student's channels, and a switched-off
+block passes its input through. Loaded from the teacher, every student
+starts exactly as with ``copy_first`` remapping. The batched trainer
+(:func:`~dassgnn.kd.train_batched`) trains them together; on a GPU this
+trades FLOPs (every student runs at teacher size) for far fewer, larger kernels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, cast
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from dassgnn.space.arch import Arch
+
+if TYPE_CHECKING:
+    from dassgnn.space.resnet import ResNetSpace
+
+
+class _GroupedBlock(nn.Module):
+    """The two convolutions of one teacher block for :math:`P` students (``groups=P``)."""
+
+    def __init__(self, p: int, c_in: int, width: int, stride: int, stage: int, index: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(p * c_in, p * width, 3, stride, 1, groups=p, bias=False)
+        self.bn1 = nn.BatchNorm2d(p * width)
+        self.conv2 = nn.Conv2d(p * width, p * width, 3, 1, 1, groups=p, bias=False)
+        self.bn2 = nn.BatchNorm2d(p * width)
+        self.spec = (stage, index, c_in, width, stride)
+
+
+class BatchedResNet(nn.Module):
+    r""":math:`P` students of a :class:`~dassgnn.space.ResNetSpace` as one network.
+
+    Args:
+        space (ResNetSpace): The space; every student is stored at its teacher's shape.
+        archs (Sequence[Arch]): The :math:`P` students.
+        num_classes (int): Output classes.
+        in_channels (int, optional): Image channels. (default: :obj:`3`)
+
+    Shapes:
+        - **input:** :math:`(N, C_{img}, H, W)`, shared by all students
+        - **output:** :math:`(N, P, K)` logits
+    """
+
+    def __init__(
+        self, space: ResNetSpace, archs: Sequence[Arch], num_classes: int, in_channels: int = 3
+    ) -> None:
+        super().__init__()
+        if not archs:
+            raise ValueError("archs must hold at least one student")
+        self.space = space
+        self.archs = [space.check(a) for a in archs]
+        self.num_students = p = len(archs)
+        self.num_classes = num_classes
+        self.in_channels = in_channels
+        widths, depths, strides = space.widths, space.depths, space.strides
+        self.stem = nn.Conv2d(in_channels, p * widths[0], 3, 1, 1, bias=False)
+        self.stem_bn = nn.BatchNorm2d(p * widths[0])
+        self.blocks = nn.ModuleList()  # of _GroupedBlock
+        prev = widths[0]
+        for s, (w, d) in enumerate(zip(widths, depths, strict=True)):
+            for b in range(d):
+                stride = strides[s] if b == 0 else 1
+                self.blocks.append(_GroupedBlock(p, prev, w, stride, s, b))
+                prev = w
+        self.fc_weight = nn.Parameter(torch.empty(p, num_classes, prev))
+        self.fc_bias = nn.Parameter(torch.empty(p, num_classes))
+        stem_mask, masks, active = self._masks()
+        self.register_buffer("stem_mask", stem_mask)
+        self.register_buffer("masks", masks)
+        self.register_buffer("active", active)
+        self.reset_parameters()
+
+    def grouped_blocks(self) -> list[_GroupedBlock]:
+        """The teacher's blocks, in order, each holding the :math:`P` students' convolutions."""
+        return [cast(_GroupedBlock, block) for block in self.blocks]
+
+    def _masks(self) -> tuple[Tensor, Tensor, Tensor]:
+        space, p = self.space, self.num_students
+        wmax = max(space.widths)
+        masks = torch.zeros(len(self.blocks), p, wmax)
+        active = torch.zeros(len(self.blocks), p)
+        stem = torch.zeros(p, space.widths[0])
+        for i, arch in enumerate(self.archs):
+            channels = space.channels(arch)
+            stem[i, : channels[0][0]] = 1
+            for j, block in enumerate(self.grouped_blocks()):
+                s, b = block.spec[:2]
+                if b < len(channels[s]):
+                    masks[j, i, : channels[s][b]] = 1
+                    active[j, i] = 1
+        return stem.flatten(), masks, active
+
+    def reset_parameters(self) -> None:
+        """Random initial weights (teacher-shaped Kaiming, as the teacher's own)."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                m.reset_parameters()
+        bound = 1 / self.fc_weight.shape[-1] ** 0.5
+        nn.init.uniform_(self.fc_weight, -bound, bound)
+        nn.init.uniform_(self.fc_bias, -bound, bound)
+
+    @torch.no_grad()
+    def load_teacher(self, state: dict[str, Tensor]) -> BatchedResNet:
+        """Copies a teacher's state dict (a :class:`~dassgnn.space.ResNet` of the
+        space's teacher) into every student: ``copy_first`` remapping."""
+        p = self.num_students
+
+        def tile(t: Tensor) -> Tensor:
+            return t.repeat(p, *([1] * (t.dim() - 1))) if t.dim() else t
+
+        self.stem.weight.copy_(tile(state["stem.conv.weight"]))
+        _copy_bn(self.stem_bn, state, "stem.bn", tile)
+        for block in self.grouped_blocks():
+            s, b = block.spec[:2]
+            prefix = f"stages.{s}.{b}"
+            block.conv1.weight.copy_(tile(state[f"{prefix}.conv1.weight"]))
+            block.conv2.weight.copy_(tile(state[f"{prefix}.conv2.weight"]))
+            _copy_bn(block.bn1, state, f"{prefix}.bn1", tile)
+            _copy_bn(block.bn2, state, f"{prefix}.bn2", tile)
+        self.fc_weight.copy_(state["fc.weight"].expand(p, -1, -1))
+        self.fc_bias.copy_(state["fc.bias"].expand(p, -1))
+        return self
+
+    def forward(self, x: Tensor) -> Tensor:
+        p = self.num_students
+        h = F.relu(self.stem_bn(self.stem(x))) * self.stem_mask.view(1, -1, 1, 1)
+        for j, block in enumerate(self.grouped_blocks()):
+            _, b, c_in, w, stride = block.spec
+            mask = self.masks[j, :, :w].reshape(1, -1, 1, 1)
+            out = F.relu(block.bn1(block.conv1(h))) * mask
+            out = block.bn2(block.conv2(out)) * mask
+            skip = h
+            if stride > 1:
+                skip = F.max_pool2d(skip, stride, stride, ceil_mode=True)
+            if w != c_in:
+                n, _, hh, ww = skip.shape
+                skip = skip.view(n, p, c_in, hh, ww)
+                skip = F.pad(skip, (0, 0, 0, 0, 0, w - c_in)) if w > c_in else skip[:, :, :w]
+                skip = skip.reshape(n, p * w, hh, ww)
+            out = F.relu(out + skip * mask)
+            if b > 0:  # first blocks are always active
+                keep = self.active[j].view(1, p, 1, 1, 1)
+                n, _, hh, ww = out.shape
+                out = torch.lerp(h.view(n, p, w, hh, ww), out.view(n, p, w, hh, ww), keep)
+                out = out.view(n, p * w, hh, ww)
+            h = out
+        feats = h.mean(dim=(2, 3)).view(h.shape[0], p, -1)
+        return torch.einsum("npc,pkc->npk", feats, self.fc_weight) + self.fc_bias
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__class__.__name__}(students={self.num_students}, "
+            f"num_classes={self.num_classes}, space={self.space!r})"
+        )
+
+
+def _copy_bn(
+    bn: nn.BatchNorm2d, state: dict[str, Tensor], prefix: str, tile: Callable[[Tensor], Tensor]
+) -> None:
+    for name in ("weight", "bias", "running_mean", "running_var"):
+        getattr(bn, name).copy_(tile(state[f"{prefix}.{name}"]))
