@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.stats import spearmanr
 
 from dassgnn.data import Task
 from dassgnn.kd import Recipe, TeacherCache, distill, train_scratch, train_teacher
+from dassgnn.metrics import spearman
 from dassgnn.space import Arch, ResNetSpace
 
 VARIANTS = {
@@ -86,13 +86,13 @@ def _report(rows: list[dict]) -> None:
         b = np.array([v[1]["acc"] for v in both])
         mean = (a + b) / 2
         params = [v[0]["params"] for v in both]
-        rho_seed = spearmanr(a, b)[0] if len(both) > 2 else float("nan")
-        rho_params = spearmanr(params, mean)[0] if len(both) > 2 else float("nan")
+        rho_seed = spearman(a, b)
+        rho_params = spearman(params, mean)
         archs = [arch for arch, v in by.items() if len(v) == 2 and arch in scratch]
         rho_scratch = float("nan")
         if len(archs) > 2 and variant == next(iter(VARIANTS)):
             kd_mean = [(by[x][0]["acc"] + by[x][1]["acc"]) / 2 for x in archs]
-            rho_scratch = spearmanr(kd_mean, [scratch[x] for x in archs])[0]
+            rho_scratch = spearman(kd_mean, [scratch[x] for x in archs])
         span = f"{100 * mean.min():.1f}-{100 * mean.max():.1f}" if len(both) else "-"
         print(
             f"{variant:<15}{len(kd):>5}{rho_seed:>9.2f}{span:>15}"

@@ -20,7 +20,8 @@ from collections import Counter
 from pathlib import Path
 
 from dassgnn.collect import Plan, create_executor
-from dassgnn.records import RecordStore, agreement, default_store_path
+from dassgnn.metrics import agreement
+from dassgnn.records import RecordStore, default_store_path
 
 PLAN = Path(__file__).resolve().parents[1] / "dassgnn" / "assets" / "meta_dataset.toml"
 

@@ -30,7 +30,7 @@ from dassgnn.collect import Plan, PoolExecutor
 from dassgnn.collect.plan import StudentJob, TeacherJob
 from dassgnn.data import Task
 from dassgnn.kd import Recipe, train_batched, train_teacher
-from dassgnn.records import agreement
+from dassgnn.metrics import agreement
 from dassgnn.records.codec import encode_state_dict
 from dassgnn.space import ResNetSpace
 

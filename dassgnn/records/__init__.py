@@ -16,7 +16,6 @@ by :func:`default_store_path`::
 """
 
 from dassgnn.records.analysis import (
-    agreement,
     format_dataset_summary,
     format_label_report,
     label_report,
@@ -46,7 +45,6 @@ __all__ = [
     "RunRecord",
     "StudentRecord",
     "TeacherRecord",
-    "agreement",
     "canonical_json",
     "default_store_path",
     "format_dataset_summary",

@@ -18,55 +18,16 @@ different trainers (loop and batched; a gap would show that mixing them adds noi
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
 from itertools import combinations
 from typing import Any
 
 import numpy as np
-from scipy.stats import kendalltau, spearmanr
 
+from dassgnn.metrics import agreement, ceiling, kendall, reliability, spearman
 from dassgnn.records.store import RecordStore
 
 #: Accuracy at or above which a task counts as saturated (its ceiling is flagged).
 SATURATED = 0.97
-
-
-def _rho(a: list[float], b: list[float]) -> float:
-    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
-        return float("nan")
-    return float(spearmanr(a, b).statistic)
-
-
-def agreement(x: Sequence[float], y: Sequence[float]) -> dict[str, float]:
-    """How well two measurements of the same runs agree: two seeds, two trainers
-    or two devices.
-
-    Args:
-        x (Sequence[float]): Accuracies of the first measurement.
-        y (Sequence[float]): Those of the second, in the same order.
-
-    Returns:
-        dict: ``n``, ``rho`` (Spearman; NaN for fewer than 3 runs or a constant
-        side), ``mean_abs_diff`` and ``mean_shift`` (mean of ``y - x``).
-
-    Raises:
-        ValueError: If the lengths differ or there are no runs.
-    """
-    if len(x) != len(y) or not x:
-        raise ValueError(f"x and y need the same, non-zero length, got {len(x)} and {len(y)}")
-    diff = np.subtract(y, x)
-    return {
-        "n": len(x),
-        "rho": _rho(list(x), list(y)),
-        "mean_abs_diff": float(np.mean(np.abs(diff))),
-        "mean_shift": float(np.mean(diff)),
-    }
-
-
-def _tau(pairs: list[tuple[float, float]]) -> float:
-    if len(pairs) < 3:
-        return float("nan")
-    return float(kendalltau([a for a, _ in pairs], [b for _, b in pairs]).statistic)
 
 
 def _mean(values: list[float]) -> float:
@@ -80,13 +41,13 @@ def _seed_figures(
     pair_rhos = {}
     for a, b in combinations(seeds, 2):
         both = [v for v in kd.values() if a in v and b in v]
-        pair_rhos[a, b] = _rho([v[a] for v in both], [v[b] for v in both])
+        pair_rhos[a, b] = spearman([v[a] for v in both], [v[b] for v in both])
     r = _mean(list(pair_rhos.values()))
     k = len(seeds)
     complete = [v for v in kd.values() if len(v) == k]
     half = k // 2
     split = (
-        _rho(
+        spearman(
             [float(np.mean([v[s] for s in seeds[:half]])) for v in complete],
             [float(np.mean([v[s] for s in seeds[half : 2 * half]])) for v in complete],
         )
@@ -98,7 +59,8 @@ def _seed_figures(
     return {
         "seeds": seeds,
         "pair_rho": r,
-        "mean_rho": k * r / (1 + (k - 1) * r) if k > 1 and not np.isnan(r) else float("nan"),
+        "mean_rho": reliability(r, k) if k > 1 else float("nan"),
+        "ceiling": ceiling(reliability(r, k)) if k > 1 else float("nan"),
         "split_rho": split,
         "rho_same_trainer": _mean(same),
         "rho_cross_trainer": _mean(cross),
@@ -120,7 +82,9 @@ def task_report(store: RecordStore, task_key: str) -> dict[str, Any]:
         of the two seeds), ``rho_params``, ``rho_flops``, ``rho_scratch``,
         ``scratch_mean``, ``kd_gain`` (mean KD − scratch accuracy over the
         students with both), ``teacher_acc``, ``saturated``, ``dataset``;
-        over all seeds: ``seeds``, ``pair_rho``, ``mean_rho``, ``split_rho``,
+        over all seeds: ``seeds``, ``pair_rho``, ``mean_rho`` (the reliability of
+        the seed-mean label), ``ceiling`` (its square root, the highest
+        correlation a predictor can reach with that label), ``split_rho``,
         ``rho_same_trainer``, ``rho_cross_trainer`` (see the module's text).
         ``seed_rho``, ``seed_tau`` and ``seed_diff`` compare the two lowest seeds.
     """
@@ -150,18 +114,18 @@ def task_report(store: RecordStore, task_key: str) -> dict[str, Any]:
         "students": len(archs),
         "paired": len(pairs),
         "seed_rho": first["rho"] if first else float("nan"),
-        "seed_tau": _tau(pairs),
+        "seed_tau": kendall(*zip(*pairs, strict=True)) if pairs else float("nan"),
         "kd_min": float(values.min()),
         "kd_max": float(values.max()),
         "kd_std": float(values.std()),
         "seed_diff": first["mean_abs_diff"] if first else float("nan"),
-        "rho_params": _rho(
+        "rho_params": spearman(
             [cost[a][0] for a in archs if a in cost], [mean[a] for a in archs if a in cost]
         ),
-        "rho_flops": _rho(
+        "rho_flops": spearman(
             [cost[a][1] for a in archs if a in cost], [mean[a] for a in archs if a in cost]
         ),
-        "rho_scratch": _rho([mean[a] for a in both], [scratch[a] for a in both]),
+        "rho_scratch": spearman([mean[a] for a in both], [scratch[a] for a in both]),
         "scratch_mean": float(np.mean(list(scratch.values()))) if scratch else float("nan"),
         "kd_gain": float(np.mean([mean[a] - scratch[a] for a in both])) if both else float("nan"),
         "teacher_acc": teachers[0].test_acc if teachers else float("nan"),
@@ -182,7 +146,7 @@ def format_label_report(reports: list[dict[str, Any]]) -> str:
     width = max([len("task"), *(len(r["task"]) for r in reports)]) + 2
     head = (
         f"{'task':<{width}}{'role':<11}{'n':>4}{'pairs':>6}{'seed rho':>9}{'seeds':>6}"
-        f"{'pair rho':>9}{'mean rho':>9}{'KD range %':>13}"
+        f"{'pair rho':>9}{'mean rho':>9}{'ceiling':>8}{'KD range %':>13}"
         f"{'seed diff':>10}{'rho(params)':>12}{'rho(scratch)':>13}{'scratch':>8}{'KD-scr':>7}"
         f"{'teacher':>8}{'trainers same/cross':>21}"
     )
@@ -193,6 +157,7 @@ def format_label_report(reports: list[dict[str, Any]]) -> str:
         lines.append(
             f"{r['task']:<{width}}{(r['role'] or '-'):<11}{r['students']:>4}{r['paired']:>6}"
             f"{r['seed_rho']:>9.2f}{len(r['seeds']):>6}{r['pair_rho']:>9.2f}{r['mean_rho']:>9.2f}"
+            f"{r['ceiling']:>8.2f}"
             f"{span:>13}{100 * r['seed_diff']:>10.2f}"
             f"{r['rho_params']:>12.2f}{r['rho_scratch']:>13.2f}{100 * r['scratch_mean']:>8.1f}"
             f"{100 * r['kd_gain']:>7.1f}"

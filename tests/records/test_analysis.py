@@ -8,7 +8,6 @@ from dassgnn.kd import Recipe
 from dassgnn.records import (
     RecordStore,
     StudentRecord,
-    agreement,
     format_dataset_summary,
     format_label_report,
     label_report,
@@ -136,16 +135,3 @@ def test_more_seeds_give_pair_and_split_reliability(tmp_path):
     assert r["rho_same_trainer"] == pytest.approx((pairs[0, 1] + pairs[2, 3]) / 2)
     cross = [pairs[0, 2], pairs[0, 3], pairs[1, 2], pairs[1, 3]]
     assert r["rho_cross_trainer"] == pytest.approx(sum(cross) / 4)
-
-
-def test_agreement():
-    x, y = [0.60, 0.70, 0.65, 0.80], [0.62, 0.69, 0.66, 0.77]
-    a = agreement(x, y)
-    assert a["n"] == 4 and a["rho"] == pytest.approx(spearmanr(x, y).statistic)
-    assert a["mean_abs_diff"] == pytest.approx((0.02 + 0.01 + 0.01 + 0.03) / 4)
-    assert a["mean_shift"] == pytest.approx((0.02 - 0.01 + 0.01 - 0.03) / 4)
-    assert math.isnan(agreement([0.5, 0.6], [0.5, 0.7])["rho"])
-    with pytest.raises(ValueError, match="same, non-zero length, got 2 and 1"):
-        agreement([0.5, 0.6], [0.5])
-    with pytest.raises(ValueError, match="got 0 and 0"):
-        agreement([], [])
