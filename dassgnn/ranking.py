@@ -1,0 +1,335 @@
+"""The interface of every method that ranks students for a task, and its registry.
+
+The DaSS predictor, the size baselines, the zero-cost proxies and every other
+ranking method implement :class:`RankingMethod` in the scikit-learn manner:
+
+- the constructor only stores its settings;
+- :meth:`~RankingMethod.fit` learns from a record store and returns ``self``
+  (a no-op for training-free methods);
+- :meth:`~RankingMethod.score` gives one float per candidate architecture,
+  **higher is better**. A method may return NaN for a candidate it cannot
+  score (a proxy that overflows, say); NaN is never replaced by a number, and
+  the benchmark reports it as it is.
+
+Using a method that needs fitting before :meth:`~RankingMethod.fit` (or
+``load``) raises :class:`NotFittedError`. Methods are created by name::
+
+    from dassgnn.ranking import create_ranker, list_rankers
+
+    list_rankers()                          # ['flops', 'params', ...]
+    ranker = create_ranker("flops").fit(None)
+    scores = ranker.score(task, teacher, archs)
+
+A new method subclasses :class:`RankingMethod`, implements ``_score`` (and
+``_fit`` if it learns), and registers itself with :func:`register_ranker`;
+:func:`check_ranker` tests it as the suite tests the built-in ones.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+import numpy as np
+from torch import nn
+
+from dassgnn.registry import Registry
+from dassgnn.space import Arch, SearchSpace, as_space
+from dassgnn.utils.validation import check_float
+
+if TYPE_CHECKING:
+    from dassgnn.data import DatasetSplits, Task
+    from dassgnn.records import RecordStore, TeacherRecord
+
+__all__ = [
+    "RANKERS",
+    "FlopsRanker",
+    "NotFittedError",
+    "ParamsRanker",
+    "RankingMethod",
+    "Teacher",
+    "check_ranker",
+    "create_ranker",
+    "list_rankers",
+    "register_ranker",
+    "task_shape",
+]
+
+R = TypeVar("R", bound="RankingMethod")
+
+
+class NotFittedError(ValueError, AttributeError):
+    """A method that learns was used before :meth:`RankingMethod.fit` or ``load``
+    (a :class:`ValueError` and an :class:`AttributeError`, as in scikit-learn)."""
+
+
+@dataclass(frozen=True, eq=False)
+class Teacher:
+    """The trained teacher that students are ranked for.
+
+    Args:
+        model (nn.Module): The trained network, built by ``space`` from ``space.teacher``.
+        space (SearchSpace or dict): The space the teacher spans (or its settings).
+        accuracy (float, optional): Its measured test accuracy in :math:`[0, 1]`,
+            if known. (default: :obj:`None`)
+    """
+
+    model: nn.Module
+    space: SearchSpace
+    accuracy: float | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, nn.Module):
+            raise TypeError(f"model must be an nn.Module, got {type(self.model).__name__}")
+        object.__setattr__(self, "space", as_space(self.space))
+        if self.accuracy is not None:
+            acc = check_float(self.accuracy, "accuracy", minimum=0, maximum=1)
+            object.__setattr__(self, "accuracy", acc)
+
+    @classmethod
+    def from_record(cls, record: TeacherRecord) -> Teacher:
+        """The teacher of a record store (its weights must have been loaded)."""
+        return cls(record.build_model(), as_space(record.space), record.test_acc)
+
+    def __repr__(self) -> str:
+        acc = "" if self.accuracy is None else f", accuracy={self.accuracy:.4f}"
+        return f"{self.__class__.__name__}(space={self.space!r}{acc})"
+
+
+def task_shape(task: Task | DatasetSplits) -> tuple[int, int, int | tuple[int, int]]:
+    """``(num_classes, channels, image_size)`` of a :class:`~dassgnn.data.Task`
+    (without loading it) or of loaded :class:`~dassgnn.data.DatasetSplits`."""
+    try:
+        return task.num_classes, task.channels, task.image_size
+    except AttributeError:
+        raise TypeError(
+            f"task must be a Task or DatasetSplits, got {type(task).__name__}"
+        ) from None
+
+
+class RankingMethod:
+    """Base class of the ranking methods (see the module's text).
+
+    Subclasses set :attr:`name`, :attr:`needs_fit` and implement :meth:`_score`
+    (and :meth:`_fit` when :attr:`needs_fit`).
+    """
+
+    #: The registered name.
+    name: ClassVar[str] = ""
+    #: Whether :meth:`fit` must be called before :meth:`score`.
+    needs_fit: ClassVar[bool] = False
+
+    def fit(self: R, records: RecordStore | None = None) -> R:
+        """Learns from ``records`` (ignored by training-free methods).
+
+        Args:
+            records (RecordStore, optional): The meta-dataset.
+
+        Returns:
+            RankingMethod: ``self``.
+        """
+        if self.needs_fit and records is None:
+            raise ValueError(f"{self.name} learns from records: fit(records) needs a RecordStore")
+        self._fit(records)
+        self.fitted_ = True
+        return self
+
+    def _fit(self, records: RecordStore | None) -> None:
+        """Learns from ``records``; training-free methods do nothing."""
+
+    @property
+    def is_fitted(self) -> bool:
+        """Whether the method can score: fitted or loaded, or training-free."""
+        return not self.needs_fit or getattr(self, "fitted_", False)
+
+    def check_is_fitted(self) -> None:
+        """Raises :class:`NotFittedError` if the method needs fitting and has not been fitted."""
+        if not self.is_fitted:
+            raise NotFittedError(
+                f"this {type(self).__name__} is not fitted yet: call fit(records) or load() "
+                "before score()"
+            )
+
+    def score(
+        self, task: Task | DatasetSplits, teacher: Teacher, archs: Sequence[Arch]
+    ) -> np.ndarray:
+        """Scores candidate students of ``teacher`` on ``task``; higher is better.
+
+        Args:
+            task (Task or DatasetSplits): The task (a :class:`~dassgnn.data.Task`
+                or the loaded data).
+            teacher (Teacher): The trained teacher; ``archs`` are members of its space.
+            archs (Sequence[Arch]): The candidates (at least one).
+
+        Returns:
+            np.ndarray: float64 :math:`(len(archs),)`; NaN where a candidate
+            cannot be scored.
+
+        Raises:
+            NotFittedError: If the method needs fitting and was not fitted.
+            TypeError, ValueError: For a bad task, teacher or candidate list.
+        """
+        self.check_is_fitted()
+        if not isinstance(teacher, Teacher):
+            raise TypeError(
+                f"teacher must be a dassgnn.ranking.Teacher, got {type(teacher).__name__}"
+            )
+        task_shape(task)
+        checked = _check_archs(teacher.space, archs)
+        scores = np.asarray(self._score(task, teacher, checked), dtype=np.float64)
+        if scores.shape != (len(checked),):
+            raise RuntimeError(
+                f"{type(self).__name__}._score returned shape {scores.shape} for "
+                f"{len(checked)} archs"
+            )
+        return scores
+
+    def _score(self, task: Task | DatasetSplits, teacher: Teacher, archs: list[Arch]) -> np.ndarray:
+        raise NotImplementedError
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor's settings (as stored by the constructor)."""
+        signature = inspect.signature(type(self).__init__)
+        return {
+            name: getattr(self, name)
+            for name in signature.parameters
+            if name != "self" and hasattr(self, name)
+        }
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({params})"
+
+
+def _check_archs(space: SearchSpace, archs: Sequence[Arch]) -> list[Arch]:
+    if isinstance(archs, (str, bytes)) or not isinstance(archs, Sequence):
+        raise TypeError(f"archs must be a sequence of Arch, got {type(archs).__name__}")
+    if len(archs) == 0:
+        raise ValueError("archs is empty: give at least one candidate architecture")
+    out = []
+    for i, arch in enumerate(archs):
+        reason = space.why_not(arch)
+        if reason is not None:
+            raise (TypeError if not isinstance(arch, Arch) else ValueError)(
+                f"archs[{i}] is not a member of the teacher's space {space!r}: {reason}"
+            )
+        out.append(arch)
+    return out
+
+
+#: The registry of ranking methods.
+RANKERS: Registry[RankingMethod] = Registry("ranking method")
+
+
+def register_ranker(name: str) -> Any:
+    """Decorator that registers a :class:`RankingMethod` subclass under ``name``."""
+
+    def decorator(cls: type[RankingMethod]) -> type[RankingMethod]:
+        if not (isinstance(cls, type) and issubclass(cls, RankingMethod)):
+            raise TypeError(f"a ranking method must subclass RankingMethod, got {cls!r}")
+        cls.name = name
+        RANKERS.register(name)(cls)
+        return cls
+
+    return decorator
+
+
+def create_ranker(name: str, **kwargs: Any) -> RankingMethod:
+    """Creates the ranking method registered under ``name`` with the given settings."""
+    return RANKERS.create(name, **kwargs)
+
+
+def list_rankers(pattern: str | None = None) -> list[str]:
+    """The names of the registered ranking methods."""
+    return RANKERS.list(pattern)
+
+
+@register_ranker("params")
+class ParamsRanker(RankingMethod):
+    """Ranks by parameter count: the bigger student is predicted better.
+
+    A strong baseline on these tasks: under a fixed recipe, capacity ranks
+    students well wherever the task is not saturated.
+    """
+
+    def __init__(self) -> None:
+        pass
+
+    def _score(self, task: Task | DatasetSplits, teacher: Teacher, archs: list[Arch]) -> np.ndarray:
+        k, c, _ = task_shape(task)
+        return np.array([teacher.space.params(a, k, c) for a in archs], dtype=np.float64)
+
+
+@register_ranker("flops")
+class FlopsRanker(RankingMethod):
+    """Ranks by multiply-accumulate operations at the task's image size."""
+
+    def __init__(self) -> None:
+        pass
+
+    def _score(self, task: Task | DatasetSplits, teacher: Teacher, archs: list[Arch]) -> np.ndarray:
+        k, c, size = task_shape(task)
+        return np.array([teacher.space.flops(a, k, c, size) for a in archs], dtype=np.float64)
+
+
+def check_ranker(
+    method: RankingMethod,
+    task: Task | DatasetSplits,
+    teacher: Teacher,
+    records: RecordStore | None = None,
+    *,
+    num_archs: int = 6,
+    seed: int = 0,
+) -> np.ndarray:
+    """Checks that ``method`` keeps the promises of :class:`RankingMethod`.
+
+    The constructor stored its settings only (:meth:`~RankingMethod.get_params`
+    round-trips); a method that needs fitting raises :class:`NotFittedError`
+    before :meth:`~RankingMethod.fit`; ``fit`` returns ``self``; ``score`` gives
+    one float a candidate, the same twice, in the candidates' order, and
+    rejects an empty list and architectures outside the space.
+
+    Args:
+        method (RankingMethod): A fresh, unfitted method.
+        task (Task or DatasetSplits): A small task.
+        teacher (Teacher): Its teacher.
+        records (RecordStore, optional): What ``fit`` learns from.
+        num_archs (int, optional): Candidates sampled from the teacher's space. (default: 6)
+        seed (int, optional): Seed of the sampling. (default: 0)
+
+    Returns:
+        np.ndarray: The scores of the sampled candidates.
+
+    Raises:
+        AssertionError: At the first broken promise.
+    """
+    clone = type(method)(**method.get_params())
+    assert clone.get_params().keys() == method.get_params().keys(), "get_params() round trip"
+    archs = teacher.space.sample(num_archs, seed=seed)
+    if method.needs_fit:
+        try:
+            method.score(task, teacher, archs)
+        except NotFittedError:
+            pass
+        else:
+            raise AssertionError(f"{method!r} scored before fit() without NotFittedError")
+    assert method.fit(records) is method, "fit() must return self"
+    scores = method.score(task, teacher, archs)
+    assert isinstance(scores, np.ndarray) and scores.dtype == np.float64, "scores: float64 array"
+    assert scores.shape == (num_archs,), f"scores have shape {scores.shape}"
+    again = method.score(task, teacher, archs)
+    assert np.array_equal(scores, again, equal_nan=True), "score() is not deterministic"
+    reverse = method.score(task, teacher, archs[::-1])
+    assert np.allclose(reverse[::-1], scores, equal_nan=True, rtol=1e-5, atol=1e-6), (
+        "a candidate's score depends on its position in the list"
+    )
+    for bad in ([], [Arch((1,) * 9, ((1,),) * 9)]):
+        try:
+            method.score(task, teacher, bad)
+        except ValueError:
+            pass
+        else:
+            raise AssertionError(f"score() accepted archs={bad!r}")
+    return scores

@@ -1,0 +1,92 @@
+import numpy as np
+import pytest
+
+from dassgnn.data import Task
+from dassgnn.ranking import (
+    NotFittedError,
+    RankingMethod,
+    Teacher,
+    check_ranker,
+    create_ranker,
+    list_rankers,
+    register_ranker,
+)
+from dassgnn.records import open_default_store
+from dassgnn.space import Arch
+
+
+@pytest.fixture(scope="module")
+def teacher(digits_teacher, small_space):
+    model, result = digits_teacher
+    return Teacher(model, small_space, result.test_acc)
+
+
+@pytest.mark.parametrize("name", list_rankers())
+def test_every_registered_method_conforms(name, digits16, teacher):
+    with open_default_store() as records:
+        scores = check_ranker(create_ranker(name), digits16, teacher, records)
+    assert scores.shape == (6,)
+
+
+def test_size_baselines(digits16, teacher, small_space):
+    archs = small_space.sample(5, seed=1)
+    params = create_ranker("params").score(digits16, teacher, archs)
+    flops = create_ranker("flops").score(digits16, teacher, archs)
+    assert params.tolist() == [small_space.params(a, 5, 1) for a in archs]
+    assert flops.tolist() == [small_space.flops(a, 5, 1, (16, 16)) for a in archs]
+    task = Task("digits", classes=(0, 1, 2, 3, 4), image_size=16, channels=1)
+    assert np.array_equal(create_ranker("flops").score(task, teacher, archs), flops)
+    assert str(create_ranker("params")) == "ParamsRanker()"
+
+
+def test_unknown_method_lists_the_valid_ones():
+    with pytest.raises(KeyError, match=r"valid names: .*flops.*params"):
+        create_ranker("nosuch")
+
+
+def test_bad_inputs(digits16, teacher, small_space):
+    ranker = create_ranker("params")
+    with pytest.raises(ValueError, match="archs is empty"):
+        ranker.score(digits16, teacher, [])
+    with pytest.raises(ValueError, match=r"archs\[1\] is not a member .*depth 3 > maximum 2"):
+        ranker.score(digits16, teacher, [small_space.teacher, Arch((3, 1), ((8,) * 3, (8,)))])
+    with pytest.raises(TypeError, match="archs must be a sequence of Arch"):
+        ranker.score(digits16, teacher, "2,2|16,16|16,16")
+    with pytest.raises(TypeError, match=r"teacher must be a dassgnn\.ranking\.Teacher"):
+        ranker.score(digits16, teacher.model, [small_space.teacher])
+    with pytest.raises(TypeError, match="task must be a Task or DatasetSplits"):
+        ranker.score("digits", teacher, [small_space.teacher])
+    with pytest.raises(ValueError, match="accuracy must be a finite number in"):
+        Teacher(teacher.model, small_space, 1.5)
+
+
+class _Mean(RankingMethod):
+    """A toy learned method: scores every arch with the mean KD accuracy it was fitted on."""
+
+    needs_fit = True
+
+    def __init__(self, shift: float = 0.0) -> None:
+        self.shift = shift
+
+    def _fit(self, records):
+        self.mean_ = float(np.mean([r.test_acc for r in records.runs(mode="kd")]))
+
+    def _score(self, task, teacher, archs):
+        return np.full(len(archs), self.mean_ + self.shift)
+
+
+def test_learned_methods_refuse_to_score_before_fit(digits16, teacher, small_space):
+    register_ranker("toy_mean")(_Mean)
+    try:
+        method = create_ranker("toy_mean", shift=0.5)
+        assert repr(method) == "_Mean(shift=0.5)" and not method.is_fitted
+        with pytest.raises(NotFittedError, match="not fitted yet"):
+            method.score(digits16, teacher, [small_space.teacher])
+        with pytest.raises(ValueError, match="fit\\(records\\) needs a RecordStore"):
+            method.fit(None)
+        with open_default_store() as records:
+            check_ranker(create_ranker("toy_mean"), digits16, teacher, records)
+    finally:
+        from dassgnn.ranking import RANKERS
+
+        RANKERS._entries.pop("toy_mean")
