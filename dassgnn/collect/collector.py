@@ -50,7 +50,9 @@ def _bar(total: int, desc: str, progress: bool) -> tqdm:
 
 
 def _record_teacher(store: RecordStore, outcome: JobOutcome) -> None:
-    job: TeacherJob = outcome.job  # type: ignore[assignment]
+    job = outcome.job
+    assert isinstance(job, TeacherJob) and outcome.result is not None
+    assert outcome.weights is not None
     space = space_from_dict(job.space)
     store.add_teacher(
         job.task,
@@ -68,7 +70,8 @@ def _record_teacher(store: RecordStore, outcome: JobOutcome) -> None:
 
 
 def _record_run(store: RecordStore, outcome: JobOutcome, retry: bool) -> None:
-    job: StudentJob = outcome.job  # type: ignore[assignment]
+    job = outcome.job
+    assert isinstance(job, StudentJob)
     space = space_from_dict(job.teacher.space)
     store.add_run(
         job.teacher.task,
@@ -123,13 +126,13 @@ def collect(
     """
     start = time.perf_counter()
     own = not isinstance(store, RecordStore)
-    store = RecordStore(store) if own else store
+    store = store if isinstance(store, RecordStore) else RecordStore(store)
     runner = create_executor(executor, **executor_kwargs) if isinstance(executor, str) else executor
     report = CollectReport()
     try:
         teacher_jobs = plan.teacher_jobs()
-        for job in teacher_jobs:
-            store.add_task(job.task, role=job.role)
+        for teacher_job in teacher_jobs:
+            store.add_task(teacher_job.task, role=teacher_job.role)
         known = {t.teacher_id for t in store.teachers()}
         todo = [j for j in teacher_jobs if j.teacher_id not in known]
         report.skipped += len(teacher_jobs) - len(todo)
@@ -139,7 +142,7 @@ def collect(
                 _record_teacher(store, outcome)
                 report.teachers_trained += 1
             else:
-                report.failures.append(f"teacher {outcome.job.teacher_id}: {outcome.error}")
+                report.failures.append(f"teacher {_job_label(outcome.job)}: {outcome.error}")
             bar.update()
         bar.close()
         known = {t.teacher_id for t in store.teachers()}
@@ -159,7 +162,7 @@ def collect(
                 report.runs_done += 1
             else:
                 report.runs_failed += 1
-                report.failures.append(f"run {outcome.job.key}: {outcome.error}")
+                report.failures.append(f"run {_job_label(outcome.job)}: {outcome.error}")
             bar.update()
             bar.set_postfix(failed=report.runs_failed)
         bar.close()
@@ -170,8 +173,12 @@ def collect(
     return report
 
 
+def _job_label(job: TeacherJob | StudentJob) -> str:
+    return job.teacher_id if isinstance(job, TeacherJob) else str(job.key)
+
+
 def _with_weights(store: RecordStore, jobs: list[StudentJob]) -> Iterator[tuple[Any, Any]]:
-    cache: dict[str, bytes] = {}
+    cache: dict[str, bytes | None] = {}
     for job in jobs:
         weights = None
         if job.mode == "kd":

@@ -220,15 +220,18 @@ def init_process(device: str = "cpu", threads: int | None = 1) -> None:
         _WORKER = Worker(device, threads)
 
 
-def run_in_process(job: TeacherJob | StudentJob, weights: bytes | None = None) -> JobOutcome:
-    """The pool's job function: runs ``job`` on this process's :class:`Worker`."""
+def _process_worker() -> Worker:
     if _WORKER is None:
         init_process()
-    return _WORKER(job, weights)
+    assert _WORKER is not None
+    return _WORKER
+
+
+def run_in_process(job: TeacherJob | StudentJob, weights: bytes | None = None) -> JobOutcome:
+    """The pool's job function: runs ``job`` on this process's :class:`Worker`."""
+    return _process_worker()(job, weights)
 
 
 def run_batch_in_process(jobs: list[StudentJob], weights: bytes | None) -> list[JobOutcome]:
     """The batched executor's job function: :meth:`Worker.batch` on this process's worker."""
-    if _WORKER is None:
-        init_process()
-    return _WORKER.batch(jobs, weights)
+    return _process_worker().batch(jobs, weights)

@@ -12,8 +12,8 @@ from typing import Any
 
 from dassgnn.data import Task, list_datasets
 from dassgnn.kd import Recipe
-from dassgnn.records import RunKey, space_key
-from dassgnn.space import Arch, space_from_dict
+from dassgnn.records import RunKey
+from dassgnn.space import Arch, space_from_dict, space_key
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,7 @@ class TaskGroup:
 
     def tasks(self) -> list[Task]:
         """The group's tasks, deterministic from its seed."""
-        fields = {
+        fields: dict[str, Any] = {
             "image_size": self.image_size,
             "channels": self.channels,
             "train_per_class": self.train_per_class,

@@ -151,7 +151,7 @@ def load_digits_dataset(
 @functools.lru_cache(maxsize=len(SKIMAGE_FILES))
 def _skimage_grey(name: str) -> np.ndarray:
     data = _require("skimage.data", "skimage_textures")
-    path = Path(data.__file__).parent / SKIMAGE_FILES[name]
+    path = Path(str(data.__file__)).parent / SKIMAGE_FILES[name]
     if not path.is_file():
         raise FileNotFoundError(
             f"scikit-image image {name!r} is not bundled with this installation "

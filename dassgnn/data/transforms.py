@@ -124,7 +124,7 @@ def _apply(data: D, fn: Callable[[ImageDataset], ImageDataset]) -> D:
         train, test = fn(data.train), fn(data.test)
         if train is data.train and test is data.test:
             return data
-        return DatasetSplits(train, test)
+        return DatasetSplits(train, test)  # type: ignore[return-value]
     if isinstance(data, ImageDataset):
         return fn(data)
     raise TypeError(f"dataset must be an ImageDataset or DatasetSplits, got {type(data).__name__}")

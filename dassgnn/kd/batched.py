@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 import torch
 from torch import Tensor, nn
 
 from dassgnn.kd.loss import KDLoss
 from dassgnn.kd.recipe import Recipe
-from dassgnn.kd.stream import BatchStream, make_optimizer
+from dassgnn.kd.stream import BatchStream, make_optimizer, to_channels_last
 from dassgnn.kd.train import TrainResult, check_loss
 from dassgnn.space import Arch, SearchSpace
 from dassgnn.utils.scatter import scatter_mean
@@ -100,9 +100,10 @@ def train_batched(
         torch.manual_seed(seed)
         model = _build_batched(space, archs, k, data.channels)
     if teacher is not None:
-        teacher = teacher.to(device, memory_format=torch.channels_last).eval()
-        model.load_teacher({n: t.detach().cpu() for n, t in teacher.state_dict().items()})
-    model.to(device, memory_format=torch.channels_last)
+        teacher = to_channels_last(teacher, device).eval()
+        state = {n: t.detach().cpu() for n, t in teacher.state_dict().items()}
+        cast(BatchedStudents, model).load_teacher(state)
+    to_channels_last(model, device)
     p = len(archs)
     criterion = KDLoss(
         recipe.alpha if teacher is not None else 1.0,
@@ -155,8 +156,9 @@ def train_batched(
     wall = time.perf_counter() - start
     out: list[TrainResult | Exception] = []
     for i in range(p):
-        if errors[i] is not None:
-            out.append(errors[i])
+        failure = errors[i]
+        if failure is not None:
+            out.append(failure)
             continue
         results[i].best_test_acc = max(a for _, a in results[i].test_curve)
         results[i].wall_time = wall / p

@@ -91,9 +91,14 @@ def task_report(store: RecordStore, task_key: str) -> dict[str, Any]:
     kd: dict[str, dict[int, float]] = defaultdict(dict)
     made_by: dict[int, set] = defaultdict(set)
     for run in store.runs(task_key, mode="kd"):
-        kd[run.arch_id][run.seed] = run.test_acc
-        made_by[run.seed].add(run.trainer)
-    scratch = {r.arch_id: r.test_acc for r in store.runs(task_key, mode="scratch")}
+        if run.test_acc is not None:
+            kd[run.arch_id][run.seed] = run.test_acc
+            made_by[run.seed].add(run.trainer)
+    scratch = {
+        r.arch_id: r.test_acc
+        for r in store.runs(task_key, mode="scratch")
+        if r.test_acc is not None
+    }
     cost = {s.arch_id: (s.params, s.flops) for s in store.students()}
     mean = {a: float(np.mean(list(v.values()))) for a, v in kd.items()}
     seeds = sorted({s for v in kd.values() for s in v})
@@ -107,7 +112,7 @@ def task_report(store: RecordStore, task_key: str) -> dict[str, Any]:
     both = [a for a in archs if a in scratch]
     values = np.array([mean[a] for a in archs]) if archs else np.array([float("nan")])
     teachers = store.teachers(task_key)
-    report = {
+    report: dict[str, Any] = {
         "task": task_key,
         "dataset": store.get_task(task_key).dataset,
         "role": store.task_role(task_key),

@@ -7,7 +7,7 @@ import os
 import sqlite3
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import dassgnn
 from dassgnn.records import schema
@@ -15,6 +15,8 @@ from dassgnn.records.codec import canonical_json, utc_now
 from dassgnn.records.errors import RecordConflictError, RecordStoreError
 from dassgnn.records.rows import StudentRecord
 from dassgnn.records.validate import STUDENT_KEY, STUDENT_VALUES, differences
+
+S = TypeVar("S", bound="StoreBase")
 
 if TYPE_CHECKING:
     import os
@@ -89,7 +91,7 @@ class StoreBase:
             schema.close_quietly(self._conn_or_none)
             self._conn_or_none = None
 
-    def __enter__(self) -> StoreBase:
+    def __enter__(self: S) -> S:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -120,6 +120,7 @@ def merge_stores(
 
     target._check_writable()
     with contextlib.ExitStack() as stack:
+        source: RecordStore
         if isinstance(other, RecordStore):
             source = other
         else:

@@ -17,12 +17,12 @@ from dassgnn.records.validate import (
     RUN_COLUMNS,
     check_accuracy,
     check_mode,
-    check_seed,
     check_status,
     differences,
     normalize_recipe,
     normalize_result,
 )
+from dassgnn.utils.validation import check_seed
 
 if TYPE_CHECKING:
     from dassgnn.data.task import Task

@@ -25,14 +25,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from dassgnn.records.codec import canonical_json, sha1_hex, utc_now
 from dassgnn.records.errors import RecordConflictError
 from dassgnn.records.rows import StudentRecord
 from dassgnn.records.runs import RunMixin
 from dassgnn.records.teachers import TeacherMixin
-from dassgnn.records.validate import STUDENT_KEY, STUDENT_VALUES, check_seed
+from dassgnn.records.validate import STUDENT_KEY, STUDENT_VALUES
+from dassgnn.utils.validation import check_seed
 
 if TYPE_CHECKING:
     import os
@@ -154,7 +155,7 @@ class RecordStore(RunMixin, TeacherMixin):
         """
         from dassgnn.data.task import Task
 
-        sql, args = "SELECT spec FROM tasks", ()
+        sql, args = "SELECT spec FROM tasks", cast(tuple[str, ...], ())
         if role is not None:
             sql, args = sql + " WHERE role = ?", (role,)
         rows = self._conn.execute(sql + " ORDER BY rowid", args).fetchall()
@@ -216,7 +217,7 @@ class RecordStore(RunMixin, TeacherMixin):
         Returns:
             list[StudentRecord]: The records, in the order they were added.
         """
-        sql, args = "SELECT * FROM students", ()
+        sql, args = "SELECT * FROM students", cast(tuple[str, ...], ())
         if space_key is not None:
             sql, args = sql + " WHERE space_key = ?", (space_key,)
         rows = self._conn.execute(sql + " ORDER BY rowid", args).fetchall()

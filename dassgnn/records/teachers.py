@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-import numbers
 import sqlite3
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import dassgnn
 from dassgnn.records.base import StoreBase
 from dassgnn.records.codec import canonical_json, encode_state_dict, utc_now
 from dassgnn.records.errors import RecordConflictError
 from dassgnn.records.rows import TeacherRecord
-from dassgnn.records.validate import check_accuracy, check_seed, normalize_recipe, teacher_changes
+from dassgnn.records.validate import check_accuracy, normalize_recipe, teacher_changes
+from dassgnn.utils.validation import check_ints, check_seed
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -156,7 +156,7 @@ class TeacherMixin(StoreBase):
         Returns:
             list[TeacherRecord]: The records.
         """
-        sql, args = _SELECT, ()
+        sql, args = _SELECT, cast(tuple[str, ...], ())
         if task_key is not None:
             sql, args = sql + " WHERE t.task_key = ?", (task_key,)
         rows = self._conn.execute(sql + " ORDER BY t.rowid", args).fetchall()
@@ -222,14 +222,7 @@ def _teacher_row(
     if noise_seed is not None:
         noise_seed = check_seed(noise_seed, "noise_seed")
     if noise_shape is not None:
-        if isinstance(noise_shape, str) or not all(
-            isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0
-            for s in noise_shape
-        ):
-            raise ValueError(
-                f"noise_shape must be a sequence of positive ints, got {noise_shape!r}"
-            )
-        noise_shape = canonical_json([int(s) for s in noise_shape])
+        noise_shape = canonical_json(list(check_ints(noise_shape, "noise_shape", minimum=1)))
     return {
         "teacher_id": teacher_id,
         "task_key": task_key,

@@ -173,9 +173,14 @@ class SearchSpace(Protocol):
         ...
 
     def flops(
-        self, arch: Arch, num_classes: int, in_channels: int = 3, image_size: int = 32
+        self,
+        arch: Arch,
+        num_classes: int,
+        in_channels: int = 3,
+        image_size: int | tuple[int, int] = 32,
     ) -> int:
-        """Multiply-accumulate operations of one forward pass (analytic)."""
+        """Multiply-accumulate operations of one forward pass on an image of
+        ``image_size`` (an int for square images, or ``(height, width)``), analytic."""
         ...
 
     def remap(
@@ -264,7 +269,7 @@ class BaseSpace:
         return out
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self.to_dict() == other.to_dict()  # type: ignore[attr-defined]
+        return type(other) is type(self) and self.to_dict() == other.to_dict()
 
     def __hash__(self) -> int:
         return hash(self.key)

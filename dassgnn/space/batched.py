@@ -53,6 +53,10 @@ class BatchedResNet(nn.Module):
         - **output:** :math:`(N, P, K)` logits
     """
 
+    stem_mask: Tensor
+    masks: Tensor
+    active: Tensor
+
     def __init__(
         self, space: ResNetSpace, archs: Sequence[Arch], num_classes: int, in_channels: int = 3
     ) -> None:

@@ -65,6 +65,7 @@ def _perturb_batchnorm(model: nn.Module, seed: int) -> None:
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, nn.BatchNorm2d):
+                assert m.running_mean is not None and m.running_var is not None
                 m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
                 m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
                 m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import networkx as nx
 import torch
@@ -52,6 +52,15 @@ def _log(c: int) -> float:
     return math.log2(1 + c) / 8
 
 
+class _Position(NamedTuple):
+    """Where a node sits: its stage, block, the teacher's depth of the stage, last block or not."""
+
+    stage: int
+    block: int
+    depth: int
+    last: bool
+
+
 class _GraphBuilder:
     def __init__(self, num_stages: int) -> None:
         self.num_stages = num_stages
@@ -66,13 +75,10 @@ class _GraphBuilder:
         c_in: int,
         c_out: int,
         ref: int,
+        pos: _Position | None = None,
         *,
         stride: int = 1,
         down: int = 1,
-        stage: int | None = None,
-        block: int | None = None,
-        depth: int | None = None,
-        last: bool = False,
     ) -> int:
         row = [0.0] * NUM_NODE_FEATURES
         row[OPS.index(op)] = 1.0
@@ -86,12 +92,11 @@ class _GraphBuilder:
             math.log2(down) / 4,
         ]
         k += 6
-        if stage is not None:
-            row[k + min(stage, MAX_STAGES - 1)] = 1.0
-            row[k + MAX_STAGES] = (stage + 1) / self.num_stages
-        if block is not None and depth is not None:
-            row[k + MAX_STAGES + 1] = (block + 1) / depth
-            row[k + MAX_STAGES + 2] = float(last)
+        if pos is not None:
+            row[k + min(pos.stage, MAX_STAGES - 1)] = 1.0
+            row[k + MAX_STAGES] = (pos.stage + 1) / self.num_stages
+            row[k + MAX_STAGES + 1] = (pos.block + 1) / pos.depth
+            row[k + MAX_STAGES + 2] = float(pos.last)
         self.rows.append(row)
         self.ops.append(OPS.index(op))
         self.meta.append(
@@ -100,8 +105,8 @@ class _GraphBuilder:
                 "in_channels": c_in,
                 "out_channels": c_out,
                 "stride": stride,
-                "stage": -1 if stage is None else stage,
-                "block": -1 if block is None else block,
+                "stage": -1 if pos is None else pos.stage,
+                "block": -1 if pos is None else pos.block,
             }
         )
         return len(self.rows) - 1
@@ -134,14 +139,14 @@ def _build(space: ResNetSpace, arch: Arch) -> _GraphBuilder:
         for b, c in enumerate(stage):
             stride = space.strides[s] if b == 0 else 1
             down *= stride
-            pos = {"stage": s, "block": b, "depth": space.depths[s], "last": b == len(stage) - 1}
-            conv1 = g.node("conv_bn_relu", c_prev, c, width, stride=stride, down=down, **pos)
-            conv2 = g.node("conv_bn", c, c, width, down=down, **pos)
+            pos = _Position(s, b, space.depths[s], b == len(stage) - 1)
+            conv1 = g.node("conv_bn_relu", c_prev, c, width, pos, stride=stride, down=down)
+            conv2 = g.node("conv_bn", c, c, width, pos, down=down)
             adapt = stride > 1 or c != c_prev
             skip = g.node(
-                "skip_adapt" if adapt else "skip", c_prev, c, width, stride=stride, down=down, **pos
+                "skip_adapt" if adapt else "skip", c_prev, c, width, pos, stride=stride, down=down
             )
-            add = g.node("add_relu", c, c, width, down=down, **pos)
+            add = g.node("add_relu", c, c, width, pos, down=down)
             g.edge(prev, conv1)
             g.edge(conv1, conv2)
             g.edge(conv2, add)

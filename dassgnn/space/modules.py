@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -151,12 +152,22 @@ class ResNet(nn.Module):
 
     def reset_parameters(self) -> None:
         """Re-initialises every layer."""
-        nn.init.kaiming_normal_(self.stem.conv.weight, mode="fan_out", nonlinearity="relu")
-        self.stem.bn.reset_parameters()
-        for stage in self.stages:
-            for block in stage:
-                block.reset_parameters()
+        nn.init.kaiming_normal_(self.stem_conv.weight, mode="fan_out", nonlinearity="relu")
+        self.stem_bn.reset_parameters()
+        for module in self.stages.modules():
+            if isinstance(module, BasicBlock):
+                module.reset_parameters()
         self.fc.reset_parameters()
+
+    @property
+    def stem_conv(self) -> nn.Conv2d:
+        """The stem's convolution."""
+        return cast(nn.Conv2d, self.stem.conv)
+
+    @property
+    def stem_bn(self) -> nn.BatchNorm2d:
+        """The stem's batch normalisation."""
+        return cast(nn.BatchNorm2d, self.stem.bn)
 
     def features(self, x: Tensor) -> list[Tensor]:
         """The stem's output and every stage's output, in order."""
