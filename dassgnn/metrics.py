@@ -8,22 +8,26 @@ negative number.
 
 Correlations between a method's scores and the measured accuracies:
 
-- :func:`spearman` (:math:`\rho`), :func:`kendall` (:math:`\tau_b`) and
-  :func:`pearson` (:math:`r`), from :mod:`scipy.stats`;
-- :func:`precision_at_k`: the share of the :math:`k` best-scored students that
-  are among the :math:`k` best measured;
-- :func:`regret_at_1`: the best measured accuracy minus that of the
+- [`spearman()`][dassgnn.metrics.spearman] ($\rho$), [`kendall()`][dassgnn.metrics.kendall]
+    ($\tau_b$) and
+  [`pearson()`][dassgnn.metrics.pearson] ($r$), from `scipy.stats`;
+- [`precision_at_k()`][dassgnn.metrics.precision_at_k]: the share of the $k$ best-scored students
+    that
+  are among the $k$ best measured;
+- [`regret_at_1()`][dassgnn.metrics.regret_at_1]: the best measured accuracy minus that of the
   top-scored student.
 
-Label quality (how far any predictor can go, see :func:`ceiling`):
+Label quality (how far any predictor can go, see [`ceiling()`][dassgnn.metrics.ceiling]):
 
-- :func:`agreement`: two measurements of the same runs (two seeds, trainers or
+- [`agreement()`][dassgnn.metrics.agreement]: two measurements of the same runs (two seeds,
+    trainers or
   devices);
-- :func:`mean_pairwise_rho`: the mean Spearman :math:`\bar\rho` over all pairs of seeds;
-- :func:`reliability`: the Spearman–Brown reliability of the mean of :math:`k`
-  seeds, :math:`r_k = k\bar\rho / (1 + (k-1)\bar\rho)`;
-- :func:`ceiling`: :math:`\sqrt{r_k}`, the highest correlation a predictor can
-  reach with a label of reliability :math:`r_k`.
+- [`mean_pairwise_rho()`][dassgnn.metrics.mean_pairwise_rho]: the mean Spearman $\bar\rho$ over all
+    pairs of seeds;
+- [`reliability()`][dassgnn.metrics.reliability]: the Spearman–Brown reliability of the mean of $k$
+  seeds, $r_k = k\bar\rho / (1 + (k-1)\bar\rho)$;
+- [`ceiling()`][dassgnn.metrics.ceiling]: $\sqrt{r_k}$, the highest correlation a predictor can
+  reach with a label of reliability $r_k$.
 """
 
 from __future__ import annotations
@@ -73,29 +77,31 @@ def _pair(x: Any, y: Any, nan_policy: str, minimum: int) -> tuple[np.ndarray, np
 
 
 def spearman(x: Any, y: Any, *, nan_policy: str = "propagate") -> float:
-    """Spearman's rank correlation :math:`\\rho` of ``x`` and ``y``.
+    """Spearman's rank correlation $\\rho$ of ``x`` and ``y``.
 
     Args:
         x (array-like): Scores (e.g. predictions), one per student.
         y (array-like): The measured values, in the same order.
         nan_policy (str, optional): ``"propagate"`` (a non-finite input gives
-            NaN) or ``"omit"`` (drop the pairs with one). (default: :obj:`"propagate"`)
+            NaN) or ``"omit"`` (drop the pairs with one). (default: `"propagate"`)
 
     Returns:
-        float: :math:`\\rho \\in [-1, 1]`; NaN for fewer than 3 pairs or a constant side.
+        float: $\\rho \\in [-1, 1]$; NaN for fewer than 3 pairs or a constant side.
     """
     pair = _pair(x, y, nan_policy, 3)
     return float("nan") if pair is None else float(stats.spearmanr(*pair).statistic)
 
 
 def kendall(x: Any, y: Any, *, nan_policy: str = "propagate") -> float:
-    """Kendall's :math:`\\tau_b` of ``x`` and ``y`` (arguments as :func:`spearman`)."""
+    """Kendall's $\\tau_b$ of ``x`` and ``y`` (arguments as
+    [`spearman()`][dassgnn.metrics.spearman])."""
     pair = _pair(x, y, nan_policy, 3)
     return float("nan") if pair is None else float(stats.kendalltau(*pair).statistic)
 
 
 def pearson(x: Any, y: Any, *, nan_policy: str = "propagate") -> float:
-    """Pearson's linear correlation :math:`r` of ``x`` and ``y`` (arguments as :func:`spearman`)."""
+    """Pearson's linear correlation $r$ of ``x`` and ``y`` (arguments as
+    [`spearman()`][dassgnn.metrics.spearman])."""
     pair = _pair(x, y, nan_policy, 3)
     return float("nan") if pair is None else float(stats.pearsonr(*pair).statistic)
 
@@ -113,10 +119,10 @@ def precision_at_k(scores: Any, truth: Any, k: int = 5) -> float:
     Args:
         scores (array-like): A method's scores, higher is better.
         truth (array-like): The measured values.
-        k (int, optional): How many. (default: :obj:`5`)
+        k (int, optional): How many. (default: `5`)
 
     Returns:
-        float: In :math:`[0, 1]`; NaN if a score is not finite or there are
+        float: In $[0, 1]$; NaN if a score is not finite or there are
         fewer than ``k`` items.
     """
     k = check_int(k, "k", minimum=1)
@@ -137,10 +143,10 @@ def regret_at_1(scores: Any, truth: Any) -> float:
 
     Args:
         scores (array-like): A method's scores, higher is better.
-        truth (array-like): The measured values (e.g. accuracies in :math:`[0, 1]`).
+        truth (array-like): The measured values (e.g. accuracies in $[0, 1]$).
 
     Returns:
-        float: :math:`\\ge 0`, in the units of ``truth``; NaN if a score is not
+        float: $\\ge 0$, in the units of ``truth``; NaN if a score is not
         finite or there are no items.
     """
     s = np.asarray(scores, dtype=float).ravel()
@@ -180,15 +186,15 @@ def agreement(x: Sequence[float], y: Sequence[float]) -> dict[str, float]:
 
 
 def mean_pairwise_rho(runs: Any) -> float:
-    """The mean Spearman :math:`\\bar\\rho` over all pairs of seeds.
+    """The mean Spearman $\\bar\\rho$ over all pairs of seeds.
 
     Args:
-        runs (array-like): :math:`(n, k)` values of :math:`n` students under
-            :math:`k` seeds; a NaN marks a missing run, and each pair of seeds
+        runs (array-like): $(n, k)$ values of $n$ students under
+            $k$ seeds; a NaN marks a missing run, and each pair of seeds
             uses the students measured with both.
 
     Returns:
-        float: :math:`\\bar\\rho`, NaN if no pair of seeds gives a defined :math:`\\rho`.
+        float: $\\bar\\rho$, NaN if no pair of seeds gives a defined $\\rho$.
     """
     values = np.asarray(runs, dtype=float)
     if values.ndim != 2:
@@ -203,15 +209,15 @@ def mean_pairwise_rho(runs: Any) -> float:
 
 def reliability(pair_rho: float, k: int) -> float:
     """The Spearman–Brown reliability of a label averaged over ``k`` seeds,
-    :math:`r_k = k\\bar\\rho / (1 + (k-1)\\bar\\rho)`.
+    $r_k = k\\bar\\rho / (1 + (k-1)\\bar\\rho)$.
 
     Args:
-        pair_rho (float): The mean correlation :math:`\\bar\\rho` of two single seeds.
+        pair_rho (float): The mean correlation $\\bar\\rho$ of two single seeds.
         k (int): Seeds averaged in the label.
 
     Returns:
-        float: :math:`r_k`; NaN if ``pair_rho`` is NaN. A negative
-        :math:`\\bar\\rho` gives a negative reliability, reported as it is.
+        float: $r_k$; NaN if ``pair_rho`` is NaN. A negative
+        $\\bar\\rho$ gives a negative reliability, reported as it is.
     """
     k = check_int(k, "k", minimum=1)
     if math.isnan(pair_rho):
@@ -221,7 +227,7 @@ def reliability(pair_rho: float, k: int) -> float:
 
 def ceiling(reliability_k: float) -> float:
     """The highest correlation a predictor can reach with a label of
-    reliability :math:`r_k`: :math:`\\sqrt{r_k}`.
+    reliability $r_k$: $\\sqrt{r_k}$.
 
     Returns:
         float: NaN for a NaN or negative reliability (the label then carries no
@@ -258,10 +264,11 @@ def bootstrap_ci(
     Args:
         scores (array-like): A method's scores.
         truth (array-like): The measured values.
-        statistic (callable, optional): ``f(scores, truth) -> float``. (default: :func:`spearman`)
-        n_resamples (int, optional): Bootstrap resamples. (default: :obj:`1000`)
-        confidence (float, optional): Coverage of the interval. (default: :obj:`0.95`)
-        seed (int, optional): Seed of the resampling. (default: :obj:`0`)
+        statistic (callable, optional): ``f(scores, truth) -> float``. (default:
+            [`spearman()`][dassgnn.metrics.spearman])
+        n_resamples (int, optional): Bootstrap resamples. (default: `1000`)
+        confidence (float, optional): Coverage of the interval. (default: `0.95`)
+        seed (int, optional): Seed of the resampling. (default: `0`)
 
     Returns:
         tuple[float, float]: The interval; NaN bounds where the statistic is

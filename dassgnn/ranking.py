@@ -1,18 +1,19 @@
 """The interface of every method that ranks students for a task, and its registry.
 
 The DaSS predictor, the size baselines, the zero-cost proxies and every other
-ranking method implement :class:`RankingMethod` in the scikit-learn manner:
+ranking method implement [`RankingMethod`][dassgnn.ranking.RankingMethod] in the scikit-learn
+manner:
 
 - the constructor only stores its settings;
-- :meth:`~RankingMethod.fit` learns from a record store and returns ``self``
+- [`fit()`][dassgnn.ranking.RankingMethod.fit] learns from a record store and returns ``self``
   (a no-op for training-free methods);
-- :meth:`~RankingMethod.score` gives one float per candidate architecture,
+- [`score()`][dassgnn.ranking.RankingMethod.score] gives one float per candidate architecture,
   **higher is better**. A method may return NaN for a candidate it cannot
   score (a proxy that overflows, say); NaN is never replaced by a number, and
   the benchmark reports it as it is.
 
-Using a method that needs fitting before :meth:`~RankingMethod.fit` (or
-``load``) raises :class:`NotFittedError`. Methods are created by name::
+Using a method that needs fitting before [`fit()`][dassgnn.ranking.RankingMethod.fit] (or
+``load``) raises [`NotFittedError`][dassgnn.ranking.NotFittedError]. Methods are created by name::
 
     from dassgnn.ranking import create_ranker, list_rankers
 
@@ -20,9 +21,10 @@ Using a method that needs fitting before :meth:`~RankingMethod.fit` (or
     ranker = create_ranker("flops").fit(None)
     scores = ranker.score(task, teacher, archs)
 
-A new method subclasses :class:`RankingMethod`, implements ``_score`` (and
-``_fit`` if it learns), and registers itself with :func:`register_ranker`;
-:func:`check_ranker` tests it as the suite tests the built-in ones.
+A new method subclasses [`RankingMethod`][dassgnn.ranking.RankingMethod], implements ``_score`` (and
+``_fit`` if it learns), and registers itself with
+[`register_ranker()`][dassgnn.ranking.register_ranker];
+[`check_ranker()`][dassgnn.ranking.check_ranker] tests it as the suite tests the built-in ones.
 """
 
 from __future__ import annotations
@@ -61,8 +63,9 @@ R = TypeVar("R", bound="RankingMethod")
 
 
 class NotFittedError(ValueError, AttributeError):
-    """A method that learns was used before :meth:`RankingMethod.fit` or ``load``
-    (a :class:`ValueError` and an :class:`AttributeError`, as in scikit-learn)."""
+    """A method that learns was used before
+    [`RankingMethod.fit()`][dassgnn.ranking.RankingMethod.fit] or ``load``
+    (a `ValueError` and an `AttributeError`, as in scikit-learn)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,8 +75,8 @@ class Teacher:
     Args:
         model (nn.Module): The trained network, built by ``space`` from ``space.teacher``.
         space (SearchSpace or dict): The space the teacher spans (or its settings).
-        accuracy (float, optional): Its measured test accuracy in :math:`[0, 1]`,
-            if known. (default: :obj:`None`)
+        accuracy (float, optional): Its measured test accuracy in $[0, 1]$,
+            if known. (default: `None`)
     """
 
     model: nn.Module
@@ -99,8 +102,8 @@ class Teacher:
 
 
 def task_shape(task: Task | DatasetSplits) -> tuple[int, int, int | tuple[int, int]]:
-    """``(num_classes, channels, image_size)`` of a :class:`~dassgnn.data.Task`
-    (without loading it) or of loaded :class:`~dassgnn.data.DatasetSplits`."""
+    """``(num_classes, channels, image_size)`` of a [`Task`][dassgnn.data.Task]
+    (without loading it) or of loaded [`DatasetSplits`][dassgnn.data.DatasetSplits]."""
     try:
         return task.num_classes, task.channels, task.image_size
     except AttributeError:
@@ -112,13 +115,13 @@ def task_shape(task: Task | DatasetSplits) -> tuple[int, int, int | tuple[int, i
 class RankingMethod:
     """Base class of the ranking methods (see the module's text).
 
-    Subclasses set :attr:`name`, :attr:`needs_fit` and implement :meth:`_score`
-    (and :meth:`_fit` when :attr:`needs_fit`).
+    Subclasses set `name`, `needs_fit` and implement `_score()`
+    (and `_fit()` when `needs_fit`).
     """
 
     #: The registered name.
     name: ClassVar[str] = ""
-    #: Whether :meth:`fit` must be called before :meth:`score`.
+    #: Whether `fit()` must be called before `score()`.
     needs_fit: ClassVar[bool] = False
 
     def fit(self: R, records: RecordStore | None = None) -> R:
@@ -145,7 +148,8 @@ class RankingMethod:
         return not self.needs_fit or getattr(self, "fitted_", False)
 
     def check_is_fitted(self) -> None:
-        """Raises :class:`NotFittedError` if the method needs fitting and has not been fitted."""
+        """Raises [`NotFittedError`][dassgnn.ranking.NotFittedError] if the method needs fitting
+        and has not been fitted."""
         if not self.is_fitted:
             raise NotFittedError(
                 f"this {type(self).__name__} is not fitted yet: call fit(records) or load() "
@@ -158,13 +162,13 @@ class RankingMethod:
         """Scores candidate students of ``teacher`` on ``task``; higher is better.
 
         Args:
-            task (Task or DatasetSplits): The task (a :class:`~dassgnn.data.Task`
+            task (Task or DatasetSplits): The task (a [`Task`][dassgnn.data.Task]
                 or the loaded data).
             teacher (Teacher): The trained teacher; ``archs`` are members of its space.
             archs (Sequence[Arch]): The candidates (at least one).
 
         Returns:
-            np.ndarray: float64 :math:`(len(archs),)`; NaN where a candidate
+            np.ndarray: float64 $(len(archs),)$; NaN where a candidate
             cannot be scored.
 
         Raises:
@@ -219,12 +223,13 @@ def _check_archs(space: SearchSpace, archs: Sequence[Arch]) -> list[Arch]:
     return out
 
 
-#: The registry of ranking methods.
 RANKERS: Registry[RankingMethod] = Registry("ranking method")
+"""The registry of ranking methods."""
 
 
 def register_ranker(name: str) -> Any:
-    """Decorator that registers a :class:`RankingMethod` subclass under ``name``."""
+    """Decorator that registers a [`RankingMethod`][dassgnn.ranking.RankingMethod] subclass under
+    ``name``."""
 
     def decorator(cls: type[RankingMethod]) -> type[RankingMethod]:
         if not (isinstance(cls, type) and issubclass(cls, RankingMethod)):
@@ -283,11 +288,14 @@ def check_ranker(
     num_archs: int = 6,
     seed: int = 0,
 ) -> np.ndarray:
-    """Checks that ``method`` keeps the promises of :class:`RankingMethod`.
+    """Checks that ``method`` keeps the promises of
+    [`RankingMethod`][dassgnn.ranking.RankingMethod].
 
-    The constructor stored its settings only (:meth:`~RankingMethod.get_params`
-    round-trips); a method that needs fitting raises :class:`NotFittedError`
-    before :meth:`~RankingMethod.fit`; ``fit`` returns ``self``; ``score`` gives
+    The constructor stored its settings only
+    ([`get_params()`][dassgnn.ranking.RankingMethod.get_params]
+    round-trips); a method that needs fitting raises
+    [`NotFittedError`][dassgnn.ranking.NotFittedError]
+    before [`fit()`][dassgnn.ranking.RankingMethod.fit]; ``fit`` returns ``self``; ``score`` gives
     one float a candidate, the same twice, in the candidates' order, and
     rejects an empty list and architectures outside the space.
 

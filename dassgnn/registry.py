@@ -1,6 +1,6 @@
 """Named registries for pluggable components, in the style of ``timm``.
 
-A :class:`Registry` maps names to factories. Components register themselves
+A [`Registry`][dassgnn.registry.Registry] maps names to factories. Components register themselves
 with a decorator and are created by name::
 
     SPACES = Registry("search space")
@@ -11,7 +11,7 @@ with a decorator and are created by name::
     space = SPACES.create("resnet", widths=(8, 16, 32, 64))
     SPACES.list()  # ['resnet']
 
-An unknown name raises a :class:`KeyError` that lists the valid ones.
+An unknown name raises a `KeyError` that lists the valid ones.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class Registry(Generic[T]):
             name (str, optional): The name to register under. Defaults to the
                 factory's ``__name__`` in lower case.
             overwrite (bool, optional): Allow replacing an existing entry.
-                (default: :obj:`False`)
+                (default: `False`)
         """
 
         def decorator(factory: Callable[..., T]) -> Callable[..., T]:

@@ -20,7 +20,7 @@ from dassgnn.space import space_from_dict
 
 @dataclass
 class CollectReport:
-    """What one call of :func:`collect` did.
+    """What one call of [`collect()`][dassgnn.collect.collect] did.
 
     Attributes:
         teachers_trained (int): Teachers trained and recorded now.
@@ -107,7 +107,7 @@ def collect(
     so that runs sharing a teacher and seed reuse its cached logits. Each
     finished run is written in its own transaction as it arrives, so a
     collection killed at any moment (even with SIGKILL) loses at most the runs
-    in flight, and calling :func:`collect` again finishes the plan without
+    in flight, and calling [`collect()`][dassgnn.collect.collect] again finishes the plan without
     duplicates. A job that fails (diverged loss, out of memory, bad data) is
     recorded as ``failed`` with its reason and the others go on; failed runs
     are retried only with ``retry_failed=True``.
@@ -116,9 +116,9 @@ def collect(
         plan (Plan): What to run.
         store (RecordStore or path): Where to record it (created if absent).
         executor (str or executor, optional): ``"pool"``, ``"ray"``, ``"serial"``
-            or an executor object. (default: :obj:`"pool"`)
-        retry_failed (bool, optional): Run failed jobs again. (default: :obj:`False`)
-        progress (bool, optional): Progress bars with failures and ETA. (default: :obj:`True`)
+            or an executor object. (default: `"pool"`)
+        retry_failed (bool, optional): Run failed jobs again. (default: `False`)
+        progress (bool, optional): Progress bars with failures and ETA. (default: `True`)
         **executor_kwargs: Passed to the executor (``workers``, ``device``, ...).
 
     Returns:

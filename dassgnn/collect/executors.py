@@ -1,9 +1,9 @@
 """Executors: where the jobs of a collection run.
 
-All executors run the same job function (:func:`~dassgnn.collect.jobs.run_in_process`)
-and yield :class:`~dassgnn.collect.jobs.JobOutcome` objects as jobs finish, with
+All executors run the same job function (`run_in_process()`)
+and yield [`JobOutcome`][dassgnn.collect.JobOutcome] objects as jobs finish, with
 a bounded number in flight, so that killing the collection loses at most
-those. Registered in :data:`EXECUTORS`: ``"pool"`` (a local process pool, the
+those. Registered in [`EXECUTORS`][dassgnn.collect.EXECUTORS]: ``"pool"`` (a local process pool, the
 default), ``"batched"`` (many students a program, for GPUs), ``"ray"`` (a Ray
 cluster, ``pip install dassgnn[ray]``) and ``"serial"`` (this process, for debugging).
 """
@@ -28,6 +28,7 @@ from dassgnn.registry import Registry
 
 Item = tuple[Any, bytes | None]
 EXECUTORS: Registry[Any] = Registry("executor")
+"""The registry of executors: ``pool``, ``batched``, ``ray``, ``serial``."""
 
 
 def available_cpus() -> int:
@@ -77,8 +78,8 @@ class SerialExecutor:
     """Runs the jobs one after another in this process.
 
     Args:
-        device (str, optional): (default: :obj:`"cpu"`)
-        threads (int, optional): Torch threads. (default: :obj:`None`, unchanged)
+        device (str, optional): (default: `"cpu"`)
+        threads (int, optional): Torch threads. (default: `None`, unchanged)
     """
 
     def __init__(self, device: str = "cpu", threads: int | None = None, **_: Any) -> None:
@@ -104,8 +105,8 @@ class PoolExecutor:
     Args:
         workers (int, optional): Processes. (default: the usable CPUs, or 4 per
             GPU when ``device`` is CUDA)
-        device (str, optional): Torch device of every run. (default: :obj:`"cpu"`)
-        threads (int, optional): Torch threads per process. (default: :obj:`1`
+        device (str, optional): Torch device of every run. (default: `"cpu"`)
+        threads (int, optional): Torch threads per process. (default: `1`
             on CPU, so that the workers share the cores without contention)
         in_flight (int, optional): Jobs submitted ahead. (default: ``workers + 1``)
     """
@@ -168,15 +169,16 @@ def group_jobs(items: Iterable[Item], group: int) -> Iterator[Item | list[Item]]
 @EXECUTORS.register("batched")
 class BatchedExecutor:
     """Trains student runs that share teacher, mode, seed and recipe ``group`` at a
-    time in one program (:func:`~dassgnn.kd.train_batched`), in a pool
-    of processes; teacher jobs run one a process as in :class:`PoolExecutor`.
+    time in one program ([`train_batched()`][dassgnn.kd.train_batched]), in a pool
+    of processes; teacher jobs run one a process as in
+    [`PoolExecutor`][dassgnn.collect.PoolExecutor].
     Meant for GPUs, where the per-student loop is launch-bound; records say
     ``trainer = "batched"``.
 
     Args:
         workers (int, optional): Processes. (default: 1, or 1 per GPU with CUDA)
-        device (str, optional): Torch device. (default: :obj:`"cpu"`)
-        group (int, optional): Students a program. (default: :obj:`16`)
+        device (str, optional): Torch device. (default: `"cpu"`)
+        group (int, optional): Students a program. (default: `16`)
         threads (int, optional): Torch CPU threads a process. (default: all usable CPUs
             divided among the workers)
     """
@@ -227,11 +229,11 @@ class RayExecutor:
     Args:
         workers (int, optional): Tasks in flight. (default: the cluster's CPUs, or
             4 per GPU with ``device="cuda"``)
-        device (str, optional): Torch device of every run. (default: :obj:`"cpu"`)
-        address (str, optional): Cluster address for ``ray.init``; :obj:`None`
+        device (str, optional): Torch device of every run. (default: `"cpu"`)
+        address (str, optional): Cluster address for ``ray.init``; `None`
             connects to ``RAY_ADDRESS`` if set, else starts a local instance.
-        threads (int, optional): Torch threads per task. (default: :obj:`1`)
-        num_gpus (float, optional): GPU share per task with CUDA. (default: :obj:`0.25`)
+        threads (int, optional): Torch threads per task. (default: `1`)
+        num_gpus (float, optional): GPU share per task with CUDA. (default: `0.25`)
     """
 
     def __init__(
@@ -285,5 +287,6 @@ def _ray_job(job: Any, weights: bytes | None, device: str, threads: int) -> JobO
 
 
 def create_executor(name: str = "pool", **kwargs: Any) -> Any:
-    """Creates the executor registered under ``name`` (see :data:`EXECUTORS`)."""
+    """Creates the executor registered under ``name`` (see
+    [`EXECUTORS`][dassgnn.collect.EXECUTORS])."""
     return EXECUTORS.create(name, **kwargs)

@@ -16,8 +16,8 @@ from dassgnn.kd import TeacherCache, distill, train_scratch, train_teacher
 from dassgnn.records.codec import decode_state_dict, encode_state_dict
 from dassgnn.space import space_from_dict
 
-#: Names of the trainers in the records' ``trainer`` column.
 TRAINER = "loop"
+"""Names of the trainers in the records' ``trainer`` column."""
 BATCHED_TRAINER = "batched"
 
 
@@ -28,7 +28,8 @@ class JobOutcome:
     Attributes:
         job (TeacherJob or StudentJob): The job.
         status (str): ``"ok"`` or ``"failed"``.
-        result (dict, optional): :meth:`TrainResult.to_dict` of a finished run.
+        result (dict, optional): [`TrainResult.to_dict()`][dassgnn.kd.TrainResult.to_dict] of a
+            finished run.
         error (str, optional): The error of a failed run (type, message, last frames).
         weights (bytes, optional): A teacher's float16 state dict.
         wall_time (float): Seconds spent, failures included.
@@ -52,9 +53,9 @@ class Worker:
     between jobs of one process (jobs arrive grouped by task and seed).
 
     Args:
-        device (str, optional): Torch device of the runs. (default: :obj:`"cpu"`)
+        device (str, optional): Torch device of the runs. (default: `"cpu"`)
         threads (int, optional): Torch CPU threads of this process; several
-            workers sharing few cores should take one each. (default: :obj:`None`, unchanged)
+            workers sharing few cores should take one each. (default: `None`, unchanged)
     """
 
     def __init__(self, device: str = "cpu", threads: int | None = None) -> None:
@@ -107,7 +108,7 @@ class Worker:
 
     def batch(self, jobs: list[StudentJob], weights: bytes | None) -> list[JobOutcome]:
         """Runs student jobs that share task, teacher, mode, seed and recipe in one
-        program with :func:`~dassgnn.kd.train_batched`; if the whole
+        program with [`train_batched()`][dassgnn.kd.train_batched]; if the whole
         batch fails, every job gets the failure."""
         from dassgnn.kd import train_batched
 
@@ -213,7 +214,7 @@ _WORKER: Worker | None = None
 
 
 def init_process(device: str = "cpu", threads: int | None = 1) -> None:
-    """Process initializer: one :class:`Worker` per process, kept across jobs
+    """Process initializer: one [`Worker`][dassgnn.collect.Worker] per process, kept across jobs
     (and replaced only when the device or thread count changes)."""
     global _WORKER
     if _WORKER is None or (_WORKER.device, _WORKER.threads) != (device, threads):
@@ -228,10 +229,12 @@ def _process_worker() -> Worker:
 
 
 def run_in_process(job: TeacherJob | StudentJob, weights: bytes | None = None) -> JobOutcome:
-    """The pool's job function: runs ``job`` on this process's :class:`Worker`."""
+    """The pool's job function: runs ``job`` on this process's
+    [`Worker`][dassgnn.collect.Worker]."""
     return _process_worker()(job, weights)
 
 
 def run_batch_in_process(jobs: list[StudentJob], weights: bytes | None) -> list[JobOutcome]:
-    """The batched executor's job function: :meth:`Worker.batch` on this process's worker."""
+    """The batched executor's job function: [`Worker.batch()`][dassgnn.collect.Worker.batch] on
+    this process's worker."""
     return _process_worker().batch(jobs, weights)

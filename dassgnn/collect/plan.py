@@ -97,23 +97,32 @@ class TaskGroup:
 
     Args:
         dataset (str): A registered dataset name.
-        num_classes (int, optional): Classes per task; :obj:`None` takes all.
-        num_tasks (int): Tasks with disjoint class sets drawn from the dataset.
-        classes (list[int], optional): Explicit source classes (one task).
-        seed (int): Seeds the class split and the per-class subsampling.
-        train_per_class, test_per_class (int, optional): Images kept per class.
-        image_size (int): Working size. channels (int): Working channels.
+        num_classes (int, optional): Classes per task; `None` takes all. (default: `None`)
+        num_tasks (int, optional): Tasks drawn from the dataset, each with its own
+            random class set (sets of different tasks may overlap). (default: `1`)
+        classes (list[int], optional): Explicit source classes (one task). (default: `None`)
+        seed (int, optional): Seeds the class split and the per-class subsampling.
+            (default: `0`)
+        train_per_class (int, optional): Train images kept per class; `None` keeps
+            all. (default: `None`)
+        test_per_class (int, optional): Test images kept per class; `None` keeps
+            all. (default: `None`)
+        image_size (int, optional): Working height and width. (default: `32`)
+        channels (int, optional): Working channels, 1 or 3. (default: `3`)
         role (str, optional): Label stored with the tasks (``"meta-train"``, ...).
-        space (dict): Search-space settings, e.g. ``{"name": "resnet", "widths": [8, 16, 32]}``.
-        students (int): Students sampled from the space per task.
-        student_seed (int): Seed of the student sampler.
-        same_students (bool): Run the same sampled students on every task of the
-            group; otherwise task :math:`i` samples with ``student_seed + i``, so the
-            group covers more architectures. (default: :obj:`False`)
-        archs (list[str]): Extra explicit architecture ids, run on every task.
-        kd_seeds (list[int]): Seeds of the KD runs. scratch_seeds (list[int]): Seeds of the
-            runs from scratch.
-        teacher_seed (int): Seed of the teacher.
+            (default: `None`)
+        space (dict, optional): Search-space settings, e.g.
+            ``{"name": "resnet", "widths": [8, 16, 32]}``. (default: the default ResNet space)
+        students (int, optional): Students sampled from the space per task. (default: `30`)
+        student_seed (int, optional): Seed of the student sampler. (default: `0`)
+        same_students (bool, optional): Run the same sampled students on every task of
+            the group; otherwise task $i$ samples with ``student_seed + i``, so the
+            group covers more architectures. (default: `False`)
+        archs (list[str], optional): Extra explicit architecture ids, run on every task.
+            (default: `()`)
+        kd_seeds (list[int], optional): Seeds of the KD runs. (default: `(0,)`)
+        scratch_seeds (list[int], optional): Seeds of the runs from scratch. (default: `()`)
+        teacher_seed (int, optional): Seed of the teacher. (default: `0`)
     """
 
     dataset: str

@@ -1,10 +1,11 @@
 """Image datasets, loaders, transforms and class-split tasks.
 
-The core type is :class:`ImageDataset` (``uint8`` images ``(N, H, W, C)`` with
-labels and class names); :class:`DatasetSplits` pairs a train and a test set.
-Datasets are loaded by name with :func:`load_dataset` (see :func:`list_datasets`)
+The core type is [`ImageDataset`][dassgnn.data.ImageDataset] (``uint8`` images ``(N, H, W, C)`` with
+labels and class names); [`DatasetSplits`][dassgnn.data.DatasetSplits] pairs a train and a test set.
+Datasets are loaded by name with [`load_dataset()`][dassgnn.data.load_dataset] (see
+[`list_datasets()`][dassgnn.data.list_datasets])
 or built from arrays, image folders, ``.npz`` files or ``torchvision``-style
-datasets. A :class:`Task` picks classes of a dataset and prepares them::
+datasets. A [`Task`][dassgnn.data.Task] picks classes of a dataset and prepares them::
 
     from dassgnn.data import Task, load_dataset
 

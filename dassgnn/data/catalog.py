@@ -1,9 +1,11 @@
 """The dataset registry and the data folder setting.
 
-Datasets are created by name with :func:`load_dataset`. The ``.npz`` datasets
-(:data:`NPZ_DATASETS`) are read from one folder, given by ``root=`` or else by
-the ``DASSGNN_DATA`` environment variable (see :func:`data_dir`). The shipped
-sets of :mod:`dassgnn.data.shipped` need no folder.
+Datasets are created by name with [`load_dataset()`][dassgnn.data.load_dataset]. The ``.npz``
+datasets
+([`NPZ_DATASETS`][dassgnn.data.NPZ_DATASETS]) are read from one folder, given by ``root=`` or else
+by
+the ``DASSGNN_DATA`` environment variable (see [`data_dir()`][dassgnn.data.data_dir]). The shipped
+sets of `dassgnn.data.shipped` need no folder.
 
 Register a new dataset with a factory that takes ``root`` (and may ignore it)::
 
@@ -23,10 +25,9 @@ from dassgnn.data.dataset import DatasetSplits
 from dassgnn.data.loaders import from_npz
 from dassgnn.registry import Registry
 
-#: The environment variable that names the data folder.
 DATA_ENV: str = "DASSGNN_DATA"
+"""The environment variable that names the data folder."""
 
-#: Datasets read from ``<data_dir>/<name>.npz``.
 NPZ_DATASETS: tuple[str, ...] = (
     "cifar10",
     "fashion_mnist",
@@ -34,9 +35,10 @@ NPZ_DATASETS: tuple[str, ...] = (
     "omniglot_small1",
     "omniglot_small2",
 )
+"""Datasets read from ``<data_dir>/<name>.npz``."""
 
-#: Registry of dataset factories ``(root=None, **kwargs) -> DatasetSplits``.
 DATASETS: Registry[DatasetSplits] = Registry("dataset")
+"""Registry of dataset factories ``(root=None, **kwargs) -> DatasetSplits``."""
 
 
 def data_dir(root: str | os.PathLike[str] | None = None) -> Path:
@@ -76,9 +78,9 @@ def load_dataset(
     """Loads a registered dataset by name.
 
     Args:
-        name (str): A name from :func:`list_datasets`.
+        name (str): A name from [`list_datasets()`][dassgnn.data.list_datasets].
         root (str or PathLike, optional): The data folder for file-backed
-            datasets (see :func:`data_dir`); ignored by the shipped sets.
+            datasets (see [`data_dir()`][dassgnn.data.data_dir]); ignored by the shipped sets.
         **kwargs: Passed to the dataset's factory (e.g. ``seed`` for the
             shipped sets).
 
@@ -113,7 +115,8 @@ def _npz_factory(name: str) -> Callable[..., DatasetSplits]:
     load.__doc__ = f"""Loads ``{name}`` from ``<data_dir(root)>/{name}.npz``.
 
     Args:
-        root (str or PathLike, optional): The data folder (see :func:`data_dir`).
+        root (str or PathLike, optional): The data folder (see
+            [`data_dir()`][dassgnn.data.data_dir]).
 
     Returns:
         DatasetSplits: The train and test images.

@@ -1,8 +1,9 @@
 """In-memory image-classification datasets.
 
-An :class:`ImageDataset` holds ``N`` images as one ``uint8`` array of shape
+An [`ImageDataset`][dassgnn.data.ImageDataset] holds ``N`` images as one ``uint8`` array of shape
 ``(N, H, W, C)`` (channels last, ``C`` is 1 or 3), their ``int64`` labels and
-the class names. A :class:`DatasetSplits` pairs a train and a test dataset that
+the class names. A [`DatasetSplits`][dassgnn.data.DatasetSplits] pairs a train and a test dataset
+that
 share their classes and image shape.
 
 Both are frozen: the arrays they hold are read-only views, so a dataset (or a
@@ -30,7 +31,7 @@ def validate_class_ids(
     Args:
         class_ids (Sequence[int]): The ids to check.
         num_classes (int, optional): The number of classes they index into;
-            :obj:`None` only requires the ids to be non-negative.
+            `None` only requires the ids to be non-negative.
         param (str, optional): The parameter name used in error messages.
 
     Returns:
@@ -78,7 +79,7 @@ class ImageDataset:
             ``[0, K)``. Any integer dtype is accepted and converted to ``int64``.
         classes (Sequence[str]): The ``K`` distinct class names; stored as a tuple.
         name (str, optional): A name for messages and ``repr``.
-            (default: :obj:`"unnamed"`)
+            (default: `"unnamed"`)
 
     Raises:
         TypeError: If ``images`` is not a ``uint8`` array, ``labels`` is not an
@@ -221,7 +222,7 @@ class ImageDataset:
             ImageDataset: The selected classes, relabelled.
 
         Raises:
-            ValueError: If the ids are invalid (see :func:`validate_class_ids`)
+            ValueError: If the ids are invalid (see `validate_class_ids()`)
                 or the selected classes hold fewer than 2 classes' images.
         """
         ids = validate_class_ids(class_ids, self.num_classes)
@@ -260,14 +261,15 @@ class ImageDataset:
 
 @dataclass(frozen=True, eq=False)
 class DatasetSplits:
-    """A train and a test :class:`ImageDataset` with the same classes and image shape.
+    """A train and a test [`ImageDataset`][dassgnn.data.ImageDataset] with the same classes and
+    image shape.
 
     Args:
         train (ImageDataset): The training images.
         test (ImageDataset): The test images.
 
     Raises:
-        TypeError: If either is not an :class:`ImageDataset`.
+        TypeError: If either is not an [`ImageDataset`][dassgnn.data.ImageDataset].
         ValueError: If their class names or image shapes differ.
     """
 
@@ -336,20 +338,20 @@ def stratified_split(
 ) -> DatasetSplits:
     """Splits a dataset into train and test sets with the same class proportions.
 
-    Uses :func:`sklearn.model_selection.train_test_split` with ``stratify``;
+    Uses `sklearn.model_selection.train_test_split()` with ``stratify``;
     both parts keep the original order of the images.
 
     Args:
         dataset (ImageDataset): The images to split.
         test_fraction (float, optional): The share of each class that goes to
-            the test set, in ``(0, 1)``. (default: :obj:`0.2`)
-        seed (int, optional): The random state. (default: :obj:`0`)
+            the test set, in ``(0, 1)``. (default: `0.2`)
+        seed (int, optional): The random state. (default: `0`)
 
     Returns:
         DatasetSplits: The two parts.
 
     Raises:
-        TypeError: If ``dataset`` is not an :class:`ImageDataset`.
+        TypeError: If ``dataset`` is not an [`ImageDataset`][dassgnn.data.ImageDataset].
         ValueError: If ``test_fraction`` is not in ``(0, 1)`` or a class has
             too few images to stratify.
     """

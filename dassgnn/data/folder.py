@@ -1,7 +1,7 @@
 """Reading images with PIL: class-folder trees and single image objects.
 
-:func:`from_folder` reads the ``ImageFolder`` layout; the helpers here are
-shared with :func:`~dassgnn.data.from_torchvision`.
+[`from_folder()`][dassgnn.data.from_folder] reads the ``ImageFolder`` layout; the helpers here are
+shared with [`from_torchvision()`][dassgnn.data.from_torchvision].
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from dassgnn.data.transforms import (
     to_channels,
 )
 
-#: File suffixes that :func:`from_folder` reads (case-insensitive).
 IMAGE_EXTENSIONS: tuple[str, ...] = (
     ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
 )  # fmt: skip
+"""File suffixes that [`from_folder()`][dassgnn.data.from_folder] reads (case-insensitive)."""
 
 _GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})
 
@@ -65,7 +65,7 @@ def stack_images(
         np.ndarray: ``uint8`` array ``(N, H, W, C)``.
 
     Raises:
-        ValueError: If sizes differ and ``size`` is :obj:`None`; the message
+        ValueError: If sizes differ and ``size`` is `None`; the message
             names the image.
     """
     if channels is None:
@@ -135,7 +135,7 @@ def from_folder(
     ``root/<class>/<image file>``: each sub-folder is a class, classes are
     sorted by folder name and files by file name. If ``root`` holds both a
     ``train/`` and a ``test/`` folder, each is read this way and a
-    :class:`DatasetSplits` is returned (their class folders must match).
+    [`DatasetSplits`][dassgnn.data.DatasetSplits] is returned (their class folders must match).
 
     Images are read with PIL. Greyscale modes become 1 channel, all others
     (including palette images) RGB; alpha is dropped. When grey and colour files

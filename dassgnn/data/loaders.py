@@ -1,9 +1,10 @@
-"""Loaders that build :class:`~dassgnn.data.ImageDataset` objects from common sources.
+"""Loaders that build [`ImageDataset`][dassgnn.data.ImageDataset] objects from common sources.
 
-* :func:`from_npz`: a ``.npz`` file with ``x_train``, ``x_test``, ``y_train``,
+* [`from_npz()`][dassgnn.data.from_npz]: a ``.npz`` file with ``x_train``, ``x_test``, ``y_train``,
   ``y_test`` and ``classes`` (the layout of the ``DASSGNN_DATA`` folder).
-* :func:`from_arrays`: numpy arrays or torch tensors.
-* :func:`from_torchvision`: a ``torchvision``-style dataset (duck-typed;
+* [`from_arrays()`][dassgnn.data.from_arrays]: numpy arrays or torch tensors.
+* [`from_torchvision()`][dassgnn.data.from_torchvision]: a ``torchvision``-style dataset
+(duck-typed;
   ``torchvision`` itself is not needed).
 """
 
@@ -22,8 +23,8 @@ from dassgnn.data.dataset import DatasetSplits, ImageDataset
 from dassgnn.data.folder import pil_to_array, stack_images
 from dassgnn.data.transforms import check_size, resize
 
-#: The keys an image ``.npz`` file must hold.
 NPZ_KEYS: tuple[str, ...] = ("x_train", "x_test", "y_train", "y_test", "classes")
+"""The keys an image ``.npz`` file must hold."""
 
 _LAYOUTS = ("auto", "NHWC", "NCHW", "NHW")
 
@@ -55,7 +56,7 @@ def _read_npz(path: str, mtime_ns: int, size: int) -> tuple[np.ndarray, ...]:
 
 
 def clear_cache() -> None:
-    """Forgets the ``.npz`` files that :func:`from_npz` has read.
+    """Forgets the ``.npz`` files that [`from_npz()`][dassgnn.data.from_npz] has read.
 
     Returns:
         None
@@ -149,9 +150,9 @@ def from_arrays(
         y (np.ndarray, torch.Tensor or Sequence[int]): Integer labels ``(N,)``.
         classes (Sequence[str], optional): Class names; defaults to
             ``"0", "1", ..., str(max(y))``.
-        name (str, optional): The dataset name. (default: :obj:`"arrays"`)
+        name (str, optional): The dataset name. (default: `"arrays"`)
         layout (str, optional): ``"auto"``, ``"NHWC"``, ``"NCHW"`` or ``"NHW"``.
-            (default: :obj:`"auto"`)
+            (default: `"auto"`)
 
     Returns:
         ImageDataset: The images in ``(N, H, W, C)`` layout.
@@ -159,7 +160,7 @@ def from_arrays(
     Raises:
         TypeError: If ``x`` is not ``uint8`` (the message says how to convert)
             or ``y`` is not integer.
-        ValueError: If the shape fits no layout, or see :class:`ImageDataset`.
+        ValueError: If the shape fits no layout, or see [`ImageDataset`][dassgnn.data.ImageDataset].
     """
     if layout not in _LAYOUTS:
         raise ValueError(f"layout must be one of {list(_LAYOUTS)}, got {layout!r}")
@@ -248,7 +249,7 @@ def from_torchvision(
     Fast path: if ``ds`` has ``data`` (array or tensor, ``(N, H, W)`` or
     ``(N, H, W, C)``), ``targets`` and ``classes`` (as ``MNIST``,
     ``FashionMNIST`` and ``CIFAR10`` do), they are used directly through
-    :func:`from_arrays`; the dataset's ``transform`` is then not applied.
+    [`from_arrays()`][dassgnn.data.from_arrays]; the dataset's ``transform`` is then not applied.
 
     Otherwise ``ds[i]`` is read for ``i < len(ds)`` and must return
     ``(image, label)`` with a PIL image, a ``uint8`` ``(H, W[, C])`` array or a

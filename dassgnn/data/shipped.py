@@ -29,7 +29,6 @@ from dassgnn.data.dataset import DatasetSplits, ImageDataset, stratified_split
 from dassgnn.data.transforms import check_size, luminance
 from dassgnn.utils.validation import check_seed, readonly
 
-#: Images bundled with scikit-image that :func:`skimage_textures` can use, by file.
 SKIMAGE_FILES: dict[str, str] = {
     "astronaut": "astronaut.png",
     "brick": "brick.png",
@@ -45,8 +44,8 @@ SKIMAGE_FILES: dict[str, str] = {
     "rocket": "rocket.jpg",
     "text": "text.png",
 }
+"""Images bundled with scikit-image that `skimage_textures()` can use, by file."""
 
-#: The default classes of ``skimage_textures``.
 SKIMAGE_TEXTURE_IMAGES: tuple[str, ...] = (
     "brick",
     "grass",
@@ -57,6 +56,7 @@ SKIMAGE_TEXTURE_IMAGES: tuple[str, ...] = (
     "text",
     "coffee",
 )
+"""The default classes of ``skimage_textures``."""
 
 
 def _require(module: str, dataset: str) -> ModuleType:
@@ -99,8 +99,8 @@ def load_mnist5k(
     Args:
         root (str or PathLike, optional): Ignored; accepted so that every
             registered dataset has the same signature.
-        test_fraction (float, optional): The stratified test share. (default: :obj:`0.2`)
-        seed (int, optional): The split's random state. (default: :obj:`0`)
+        test_fraction (float, optional): The stratified test share. (default: `0.2`)
+        seed (int, optional): The split's random state. (default: `0`)
 
     Returns:
         DatasetSplits: 28x28x1 images; 4000 train and 1000 test by default.
@@ -132,8 +132,8 @@ def load_digits_dataset(
     Args:
         root (str or PathLike, optional): Ignored; accepted so that every
             registered dataset has the same signature.
-        test_fraction (float, optional): The stratified test share. (default: :obj:`0.2`)
-        seed (int, optional): The split's random state. (default: :obj:`0`)
+        test_fraction (float, optional): The stratified test share. (default: `0.2`)
+        seed (int, optional): The split's random state. (default: `0`)
 
     Returns:
         DatasetSplits: 8x8x1 images; 1437 train and 360 test by default.
@@ -175,7 +175,7 @@ def skimage_texture_images(
     with the ITU-R BT.601 luminance.
 
     Args:
-        images (Sequence[str], optional): Names from :data:`SKIMAGE_FILES`.
+        images (Sequence[str], optional): Names from [`SKIMAGE_FILES`][dassgnn.data.SKIMAGE_FILES].
 
     Returns:
         dict[str, np.ndarray]: Read-only ``uint8`` ``(H, W)`` arrays by name.
@@ -254,14 +254,15 @@ def make_skimage_textures(
     Class ``j`` draws from ``numpy.random.default_rng([seed, j])``.
 
     Args:
-        patch_size (int, optional): The patch size. (default: :obj:`32`)
-        train_per_class (int, optional): Train patches per image. (default: :obj:`400`)
-        test_per_class (int, optional): Test patches per image. (default: :obj:`150`)
+        patch_size (int, optional): The patch size. (default: `32`)
+        train_per_class (int, optional): Train patches per image. (default: `400`)
+        test_per_class (int, optional): Test patches per image. (default: `150`)
         train_fraction (float, optional): The share of columns for training, in
-            ``(0, 1)``. (default: :obj:`0.7`)
+            ``(0, 1)``. (default: `0.7`)
         images (Sequence[str], optional): At least 2 names from
-            :data:`SKIMAGE_FILES`. (default: :data:`SKIMAGE_TEXTURE_IMAGES`)
-        seed (int, optional): The random seed. (default: :obj:`0`)
+            [`SKIMAGE_FILES`][dassgnn.data.SKIMAGE_FILES]. (default:
+            [`SKIMAGE_TEXTURE_IMAGES`][dassgnn.data.SKIMAGE_TEXTURE_IMAGES])
+        seed (int, optional): The random seed. (default: `0`)
 
     Returns:
         TexturePatches: The ``uint8`` ``(N, patch_size, patch_size, 1)``
@@ -328,18 +329,19 @@ def load_skimage_textures(
     images: Sequence[str] = SKIMAGE_TEXTURE_IMAGES,
     seed: int = 0,
 ) -> DatasetSplits:
-    """Loads the scikit-image texture-patch task (see :func:`make_skimage_textures`).
+    """Loads the scikit-image texture-patch task (see
+    [`make_skimage_textures()`][dassgnn.data.make_skimage_textures]).
 
     Args:
         root (str or PathLike, optional): Ignored; accepted so that every
             registered dataset has the same signature.
-        patch_size (int, optional): The patch size. (default: :obj:`32`)
-        train_per_class (int, optional): Train patches per image. (default: :obj:`400`)
-        test_per_class (int, optional): Test patches per image. (default: :obj:`150`)
+        patch_size (int, optional): The patch size. (default: `32`)
+        train_per_class (int, optional): Train patches per image. (default: `400`)
+        test_per_class (int, optional): Test patches per image. (default: `150`)
         train_fraction (float, optional): The share of columns for training.
-            (default: :obj:`0.7`)
+            (default: `0.7`)
         images (Sequence[str], optional): The source images, one class each.
-        seed (int, optional): The random seed. (default: :obj:`0`)
+        seed (int, optional): The random seed. (default: `0`)
 
     Returns:
         DatasetSplits: 3200 train and 1200 test 32x32x1 patches in 8 classes by default.

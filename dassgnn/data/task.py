@@ -1,15 +1,15 @@
 """Class-split tasks: which classes of which dataset, at what size, how many images.
 
-A :class:`Task` is a small, frozen, hashable and JSON-serialisable recipe. It
+A [`Task`][dassgnn.data.Task] is a small, frozen, hashable and JSON-serialisable recipe. It
 names a registered dataset and the source class ids to keep (in order: the
-``j``-th id becomes label ``j``). :meth:`Task.load` turns it into
-:class:`~dassgnn.data.DatasetSplits`::
+``j``-th id becomes label ``j``). [`Task.load()`][dassgnn.data.Task.load] turns it into
+[`DatasetSplits`][dassgnn.data.DatasetSplits]::
 
     task = Task.sample("cifar10", num_classes=5, seed=3, train_per_class=100)
     splits = task.load()              # 5 classes, 500 train images, 32x32x3
     tasks = Task.split_classes("omniglot_small1", num_classes=5, num_tasks=20, seed=0)
 
-Every random choice uses :func:`numpy.random.default_rng` seeded from the
+Every random choice uses `numpy.random.default_rng()` seeded from the
 task's fields, so the same task gives the same images on every run.
 """
 
@@ -39,16 +39,16 @@ class Task:
 
     Args:
         dataset (str): A registered dataset name (see
-            :func:`~dassgnn.data.list_datasets`).
+            [`list_datasets()`][dassgnn.data.list_datasets]).
         classes (tuple[int, ...]): At least 2 distinct source class ids; the
             ``j``-th becomes label ``j``.
-        image_size (int, optional): Output height and width. (default: :obj:`32`)
-        channels (int, optional): Output channels, 1 or 3. (default: :obj:`3`)
+        image_size (int, optional): Output height and width. (default: `32`)
+        channels (int, optional): Output channels, 1 or 3. (default: `3`)
         train_per_class (int, optional): Train images kept per class;
-            :obj:`None` keeps all. (default: :obj:`None`)
+            `None` keeps all. (default: `None`)
         test_per_class (int, optional): Test images kept per class;
-            :obj:`None` keeps all. (default: :obj:`None`)
-        seed (int, optional): Seeds the per-class subsampling. (default: :obj:`0`)
+            `None` keeps all. (default: `None`)
+        seed (int, optional): Seeds the per-class subsampling. (default: `0`)
 
     Raises:
         KeyError: If ``dataset`` is not registered (the message lists the names).
@@ -106,7 +106,7 @@ class Task:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Task:
-        """Builds a task from :meth:`to_dict` output.
+        """Builds a task from `to_dict()` output.
 
         Args:
             data (dict[str, Any]): The fields.
@@ -143,7 +143,7 @@ class Task:
 
     @classmethod
     def from_json(cls, text: str) -> Task:
-        """Builds a task from :meth:`to_json` output.
+        """Builds a task from `to_json()` output.
 
         Args:
             text (str): The JSON text.
@@ -181,11 +181,11 @@ class Task:
         Args:
             dataset (str): A registered dataset name.
             num_classes (int): Classes in the task, at least 2.
-            seed (int, optional): The random seed. (default: :obj:`0`)
+            seed (int, optional): The random seed. (default: `0`)
             num_source_classes (int, optional): The dataset's class count; if
-                :obj:`None` the dataset is loaded to find it.
+                `None` the dataset is loaded to find it.
             root (str or PathLike, optional): The data folder, used to load it.
-            **kwargs: Other :class:`Task` fields (``image_size``, ``channels``,
+            **kwargs: Other [`Task`][dassgnn.data.Task] fields (``image_size``, ``channels``,
                 ``train_per_class``, ``test_per_class``).
 
         Returns:
@@ -227,13 +227,13 @@ class Task:
             dataset (str): A registered dataset name.
             num_classes (int): Classes per task, at least 2.
             num_tasks (int): The number of tasks, at least 1.
-            seed (int, optional): The random seed. (default: :obj:`0`)
+            seed (int, optional): The random seed. (default: `0`)
             disjoint (bool, optional): Whether tasks may share no class.
-                (default: :obj:`True`)
+                (default: `True`)
             num_source_classes (int, optional): The dataset's class count; if
-                :obj:`None` the dataset is loaded to find it.
+                `None` the dataset is loaded to find it.
             root (str or PathLike, optional): The data folder, used to load it.
-            **kwargs: Other :class:`Task` fields.
+            **kwargs: Other [`Task`][dassgnn.data.Task] fields.
 
         Returns:
             list[Task]: ``num_tasks`` tasks.
@@ -297,15 +297,15 @@ class Task:
         """Applies the task to an already loaded dataset.
 
         Args:
-            source (DatasetSplits): The dataset named by :attr:`dataset`.
+            source (DatasetSplits): The dataset named by `dataset`.
 
         Returns:
             DatasetSplits: The task's images, labelled ``0..k-1`` in the order
-            of :attr:`classes`, resized and converted to :attr:`image_size` and
-            :attr:`channels`, named :attr:`key`.
+            of `classes`, resized and converted to `image_size` and
+            `channels`, named `key`.
 
         Raises:
-            ValueError: See :meth:`indices`.
+            ValueError: See `indices()`.
         """
         if not isinstance(source, DatasetSplits):
             raise TypeError(f"source must be a DatasetSplits, got {type(source).__name__}")
@@ -320,7 +320,7 @@ class Task:
         return prepare(splits, self.image_size, self.channels)
 
     def load(self, root: PathLike | None = None) -> DatasetSplits:
-        """Loads the dataset and applies the task (see :meth:`select`).
+        """Loads the dataset and applies the task (see `select()`).
 
         Args:
             root (str or PathLike, optional): The data folder for file-backed datasets.
@@ -329,7 +329,7 @@ class Task:
             DatasetSplits: The task's images.
 
         Raises:
-            ValueError: See :meth:`indices`; also if the data folder is not set.
+            ValueError: See `indices()`; also if the data folder is not set.
         """
         return self.select(load_dataset(self.dataset, root=root))
 

@@ -1,7 +1,7 @@
-"""Shape transforms for :class:`~dassgnn.data.ImageDataset`.
+"""Shape transforms for [`ImageDataset`][dassgnn.data.ImageDataset].
 
-Each transform accepts an :class:`~dassgnn.data.ImageDataset` or a
-:class:`~dassgnn.data.DatasetSplits` (applied to both splits) and returns the
+Each transform accepts an [`ImageDataset`][dassgnn.data.ImageDataset] or a
+[`DatasetSplits`][dassgnn.data.DatasetSplits] (applied to both splits) and returns the
 same type. A transform that has nothing to do returns its input object itself.
 """
 
@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from dassgnn.data.dataset import DatasetSplits, ImageDataset
 from dassgnn.utils.validation import check_int
 
-#: ITU-R BT.601 luminance weights for R, G and B.
 LUMA_WEIGHTS: tuple[float, float, float] = (0.299, 0.587, 0.114)
+"""ITU-R BT.601 luminance weights for R, G and B."""
 
 _CHUNK = 2048
 
@@ -65,7 +65,7 @@ def check_channels(channels: object, param: str = "channels") -> int:
 def resize_images(images: np.ndarray, size: int) -> np.ndarray:
     """Resizes a ``uint8`` image batch to ``size x size``.
 
-    Bilinear interpolation with antialiasing (:func:`torch.nn.functional.interpolate`)
+    Bilinear interpolation with antialiasing (`torch.nn.functional.interpolate()`)
     on ``float32`` values, rounded back to ``uint8``. The aspect ratio is not kept.
 
     Args:
@@ -131,7 +131,7 @@ def _apply(data: D, fn: Callable[[ImageDataset], ImageDataset]) -> D:
 
 
 def resize(dataset: D, size: int) -> D:
-    """Resizes every image to ``size x size`` (see :func:`resize_images`).
+    """Resizes every image to ``size x size`` (see [`resize_images()`][dassgnn.data.resize_images]).
 
     Args:
         dataset (ImageDataset or DatasetSplits): The images.
@@ -159,7 +159,8 @@ def to_channels(dataset: D, channels: int) -> D:
     """Converts the images to 1 (grey) or 3 (RGB) channels.
 
     Grey becomes RGB by repeating the channel; RGB becomes grey by the
-    ITU-R BT.601 luminance (see :func:`luminance`). Grey -> RGB -> grey is exact.
+    ITU-R BT.601 luminance (see [`luminance()`][dassgnn.data.luminance]). Grey -> RGB -> grey is
+    exact.
 
     Args:
         dataset (ImageDataset or DatasetSplits): The images.
@@ -192,8 +193,8 @@ def prepare(dataset: D, size: int | None = None, channels: int | None = None) ->
 
     Args:
         dataset (ImageDataset or DatasetSplits): The images.
-        size (int, optional): The output height and width; :obj:`None` keeps it.
-        channels (int, optional): 1 or 3; :obj:`None` keeps it.
+        size (int, optional): The output height and width; `None` keeps it.
+        channels (int, optional): 1 or 3; `None` keeps it.
 
     Returns:
         ImageDataset or DatasetSplits: The prepared images; ``dataset`` itself

@@ -35,12 +35,12 @@ def train_teacher(
     """Trains the space's teacher (its largest member) from scratch with cross-entropy.
 
     Args:
-        space (SearchSpace): The space whose :attr:`teacher` is trained.
+        space (SearchSpace): The space whose `teacher` is trained.
         data (DatasetSplits): The task's train and test sets.
-        recipe (Recipe, optional): (default: :class:`Recipe`\\ ())
-        seed (int, optional): Seeds the initial weights and the batches. (default: :obj:`0`)
-        device (str or torch.device, optional): (default: :obj:`"cpu"`)
-        progress (bool, optional): Show a progress bar. (default: :obj:`False`)
+        recipe (Recipe, optional): (default: [`Recipe`][dassgnn.kd.Recipe]\\ ())
+        seed (int, optional): Seeds the initial weights and the batches. (default: `0`)
+        device (str or torch.device, optional): (default: `"cpu"`)
+        progress (bool, optional): Show a progress bar. (default: `False`)
 
     Returns:
         tuple[nn.Module, TrainResult]: The trained teacher and its run.
@@ -79,10 +79,10 @@ def distill(
         arch (Arch): The student.
         data (DatasetSplits): The task's train and test sets.
         teacher (nn.Module or TeacherCache): The trained teacher, built by ``space``.
-        recipe (Recipe, optional): (default: :class:`Recipe`\\ ())
-        seed (int, optional): Seeds the batches (and random initial weights). (default: :obj:`0`)
-        device (str or torch.device, optional): (default: :obj:`"cpu"`)
-        progress (bool, optional): Show a progress bar. (default: :obj:`False`)
+        recipe (Recipe, optional): (default: [`Recipe`][dassgnn.kd.Recipe]\\ ())
+        seed (int, optional): Seeds the batches (and random initial weights). (default: `0`)
+        device (str or torch.device, optional): (default: `"cpu"`)
+        progress (bool, optional): Show a progress bar. (default: `False`)
 
     Returns:
         tuple[nn.Module, TrainResult]: The trained student and its run.
@@ -115,7 +115,8 @@ def train_scratch(
 ) -> tuple[nn.Module, TrainResult]:
     """Trains ``arch`` from random weights with cross-entropy alone (no teacher).
 
-    Arguments as in :func:`distill`, without the teacher; ``recipe.init`` is ignored.
+    Arguments as in [`distill()`][dassgnn.kd.distill], without the teacher; ``recipe.init`` is
+    ignored.
     """
     num_classes, channels = _shape(data)
     model = space.build(arch, num_classes, channels, seed=seed)
@@ -142,7 +143,7 @@ def init_student(
     seed: int = 0,
 ) -> nn.Module:
     """Builds ``arch`` and initialises it: ``"random"`` or a remapping strategy
-    from :data:`~dassgnn.space.REMAP_STRATEGIES` applied to ``teacher``."""
+    from [`REMAP_STRATEGIES`][dassgnn.space.REMAP_STRATEGIES] applied to ``teacher``."""
     num_classes, channels = _shape(data)
     model = space.build(arch, num_classes, channels, seed=seed)
     if init == "random":

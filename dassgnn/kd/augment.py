@@ -12,12 +12,12 @@ def random_crop(x: Tensor, padding: int, generator: torch.Generator) -> Tensor:
     at a random offset, independently per image.
 
     Args:
-        x (Tensor): Images :math:`(N, C, H, W)`, any dtype.
+        x (Tensor): Images $(N, C, H, W)$, any dtype.
         padding (int): Pixels of zero padding on each side (0 returns ``x``).
         generator (torch.Generator): CPU generator for the offsets.
 
     Returns:
-        Tensor: :math:`(N, C, H, W)`, same dtype and device as ``x``.
+        Tensor: $(N, C, H, W)$, same dtype and device as ``x``.
     """
     if padding <= 0:
         return x
@@ -35,7 +35,7 @@ def random_hflip(x: Tensor, generator: torch.Generator) -> Tensor:
     """Flips each image horizontally with probability 1/2.
 
     Args:
-        x (Tensor): Images :math:`(N, C, H, W)`.
+        x (Tensor): Images $(N, C, H, W)$.
         generator (torch.Generator): CPU generator for the coin flips.
     """
     flip = (torch.rand(x.shape[0], generator=generator) < 0.5).to(x.device)
@@ -43,8 +43,8 @@ def random_hflip(x: Tensor, generator: torch.Generator) -> Tensor:
 
 
 def channel_stats(images: Tensor) -> tuple[Tensor, Tensor]:
-    r"""Per-channel mean and standard deviation of uint8 images :math:`(N, C, H, W)`
-    on the :math:`[0, 1]` scale."""
+    r"""Per-channel mean and standard deviation of uint8 images $(N, C, H, W)$
+    on the $[0, 1]$ scale."""
     x = images.float().div_(255)
     mean = x.mean(dim=(0, 2, 3))
     std = x.std(dim=(0, 2, 3)).clamp_min(1e-3)
@@ -52,7 +52,7 @@ def channel_stats(images: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def normalize(images: Tensor, mean: Tensor, std: Tensor) -> Tensor:
-    r"""uint8 images :math:`(N, C, H, W)` to float, scaled to :math:`[0, 1]` and
+    r"""uint8 images $(N, C, H, W)$ to float, scaled to $[0, 1]$ and
     standardised per channel."""
     x = images.float().div_(255)
     return (x - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)

@@ -2,10 +2,10 @@
 
 Students that share a task, teacher, mode, seed and recipe see identical
 batches, so a space that can hold several students in one network
-(:meth:`~dassgnn.space.ResNetSpace.build_batched`) trains them together with
-one teacher forward pass a step. The batches, loss (:class:`~dassgnn.kd.KDLoss`
+([`build_batched()`][dassgnn.space.ResNetSpace.build_batched]) trains them together with
+one teacher forward pass a step. The batches, loss ([`KDLoss`][dassgnn.kd.KDLoss]
 with one loss a student), optimiser and schedule are those of
-:func:`~dassgnn.kd.train` for the same recipe and seed. On a GPU the
+`dassgnn.kd.train()` for the same recipe and seed. On a GPU the
 per-student loop is launch-bound and this is several times faster; on a CPU
 the loop is cheaper.
 """
@@ -29,8 +29,8 @@ from dassgnn.utils.scatter import scatter_mean
 
 @runtime_checkable
 class BatchedStudents(Protocol):
-    """What :meth:`build_batched` of a space returns: :math:`P` students as one
-    network whose forward maps :math:`(N, C, H, W)` to logits :math:`(N, P, K)`."""
+    """What `build_batched()` of a space returns: $P$ students as one
+    network whose forward maps $(N, C, H, W)$ to logits $(N, P, K)$."""
 
     num_students: int
 
@@ -70,7 +70,7 @@ def train_batched(
     ``copy_first`` into every student) or, without a teacher, from random weights.
 
     The batches, loss, optimiser and schedule are those of
-    :func:`~dassgnn.kd.train` for the same recipe and seed. A student whose loss
+    `dassgnn.kd.train()` for the same recipe and seed. A student whose loss
     diverges is dropped from the loss (its parameters are independent of the
     others') and reported as an exception in its slot.
 
@@ -80,11 +80,11 @@ def train_batched(
         data (DatasetSplits): Train and test sets.
         recipe (Recipe): The recipe; ``recipe.init`` must be ``"copy_first"`` for KD.
         teacher (nn.Module, optional): The trained teacher (a network of ``space``).
-        seed (int, optional): Seeds the batches and random weights. (default: :obj:`0`)
-        device (str or torch.device, optional): (default: :obj:`"cpu"`)
+        seed (int, optional): Seeds the batches and random weights. (default: `0`)
+        device (str or torch.device, optional): (default: `"cpu"`)
 
     Returns:
-        list: A :class:`~dassgnn.kd.TrainResult` per student, or the exception
+        list: A [`TrainResult`][dassgnn.kd.TrainResult] per student, or the exception
         that stopped it.
     """
     if not archs:

@@ -9,35 +9,35 @@ from dassgnn.utils.validation import check_choice, check_float
 
 
 class KDLoss(nn.Module):
-    r"""The knowledge-distillation loss of `Hinton et al. (2015)
-    <https://arxiv.org/abs/1503.02531>`_:
+    r"""The knowledge-distillation loss of [Hinton et al. (2015)](https://arxiv.org/abs/1503.02531):
 
-    .. math::
-        \mathcal{L} = \alpha \, \mathrm{CE}(\mathbf{z}_s, y) + (1 - \alpha) \, T^2 \,
-        \mathrm{KL}\big(\mathrm{softmax}(\mathbf{z}_t / T) \,\|\,
-        \mathrm{softmax}(\mathbf{z}_s / T)\big)
+    $$
+    \mathcal{L} = \alpha \, \mathrm{CE}(\mathbf{z}_s, y) + (1 - \alpha) \, T^2 \,
+    \mathrm{KL}\big(\mathrm{softmax}(\mathbf{z}_t / T) \,\|\,
+    \mathrm{softmax}(\mathbf{z}_s / T)\big)
+    $$
 
-    where :math:`\mathbf{z}_s` and :math:`\mathbf{z}_t` are the student's and the
-    teacher's logits. The :math:`T^2` factor keeps the gradient scale of the soft
+    where $\mathbf{z}_s$ and $\mathbf{z}_t$ are the student's and the
+    teacher's logits. The $T^2$ factor keeps the gradient scale of the soft
     term independent of the temperature. Without teacher logits the loss is the
     plain cross-entropy.
 
     Args:
-        alpha (float, optional): Weight :math:`\alpha \in [0, 1]` of the
-            cross-entropy with the labels. (default: :obj:`0.5`)
-        temperature (float, optional): Softmax temperature :math:`T > 0`.
-            (default: :obj:`4.0`)
+        alpha (float, optional): Weight $\alpha \in [0, 1]$ of the
+            cross-entropy with the labels. (default: `0.5`)
+        temperature (float, optional): Softmax temperature $T > 0$.
+            (default: `4.0`)
         label_smoothing (float, optional): Label smoothing of the
-            cross-entropy term. (default: :obj:`0.0`)
+            cross-entropy term. (default: `0.0`)
         reduction (str, optional): ``"mean"`` over the samples (a scalar),
             ``"sum"``, or ``"none"`` (one loss per sample, and per student when
-            the logits hold several students). (default: :obj:`"mean"`)
+            the logits hold several students). (default: `"mean"`)
 
     Shapes:
-        - **input:** student logits :math:`(N, K)` or :math:`(N, P, K)` for
-          :math:`P` students trained together, labels :math:`(N,)`, teacher
-          logits :math:`(N, K)` (optional)
-        - **output:** a scalar, or :math:`(N)` / :math:`(N, P)` with
+        - **input:** student logits $(N, K)$ or $(N, P, K)$ for
+          $P$ students trained together, labels $(N,)$, teacher
+          logits $(N, K)$ (optional)
+        - **output:** a scalar, or $(N)$ / $(N, P)$ with
           ``reduction="none"``
     """
 

@@ -21,42 +21,42 @@ class Recipe:
     The defaults are SGD with Nesterov momentum and a cosine schedule, random
     crops (zero padding 4) and per-channel standardisation with the training
     set's statistics. A recipe is frozen, hashable and JSON-serialisable, so
-    that records can say exactly how a run was made (:attr:`key`).
+    that records can say exactly how a run was made (`key`).
 
     Args:
-        epochs (int, optional): Passes over the training set. (default: :obj:`10`)
+        epochs (int, optional): Passes over the training set. (default: `10`)
         min_steps (int, optional): At least this many optimiser steps: small
             training sets get as many more epochs as that takes, so that one
-            recipe trains comparably on tasks of different sizes. (default: :obj:`0`)
-        batch_size (int, optional): Images per step. (default: :obj:`128`)
-        lr (float, optional): Peak learning rate. (default: :obj:`0.05`)
-        momentum (float, optional): SGD momentum. (default: :obj:`0.9`)
-        nesterov (bool, optional): Nesterov momentum. (default: :obj:`True`)
-        weight_decay (float, optional): L2 weight decay. (default: :obj:`5e-4`)
+            recipe trains comparably on tasks of different sizes. (default: `0`)
+        batch_size (int, optional): Images per step. (default: `128`)
+        lr (float, optional): Peak learning rate. (default: `0.05`)
+        momentum (float, optional): SGD momentum. (default: `0.9`)
+        nesterov (bool, optional): Nesterov momentum. (default: `True`)
+        weight_decay (float, optional): L2 weight decay. (default: `5e-4`)
         schedule (str, optional): ``"cosine"`` (to zero over all steps) or
-            ``"constant"``. (default: :obj:`"cosine"`)
-        warmup_epochs (float, optional): Linear warm-up length. (default: :obj:`0`)
+            ``"constant"``. (default: `"cosine"`)
+        warmup_epochs (float, optional): Linear warm-up length. (default: `0`)
         alpha (float, optional): Weight of the cross-entropy in the KD loss
-            (:class:`~dassgnn.kd.KDLoss`); runs without a teacher use 1.
-            (default: :obj:`0.5`)
-        temperature (float, optional): KD temperature. (default: :obj:`4.0`)
-        label_smoothing (float, optional): (default: :obj:`0.0`)
+            ([`KDLoss`][dassgnn.kd.KDLoss]); runs without a teacher use 1.
+            (default: `0.5`)
+        temperature (float, optional): KD temperature. (default: `4.0`)
+        label_smoothing (float, optional): (default: `0.0`)
         crop_padding (int, optional): Random-crop padding; 0 disables.
-            (default: :obj:`4`)
+            (default: `4`)
         hflip (bool, optional): Random horizontal flips (off by default: they
-            change the meaning of digits and characters). (default: :obj:`False`)
+            change the meaning of digits and characters). (default: `False`)
         normalize (bool, optional): Standardise with the training set's
-            per-channel mean and std. (default: :obj:`True`)
+            per-channel mean and std. (default: `True`)
         eval_every (int, optional): Evaluate on the test set every this many
             epochs for the curves; 0 evaluates only after the last epoch, whose
-            accuracy is the result either way. (default: :obj:`1`)
+            accuracy is the result either way. (default: `1`)
         init (str, optional): How a student starts: a remapping strategy from
-            :data:`~dassgnn.space.REMAP_STRATEGIES` (``"copy_first"``, ...) or
-            ``"random"``. Teachers always start at random. (default: :obj:`"copy_first"`)
+            [`REMAP_STRATEGIES`][dassgnn.space.REMAP_STRATEGIES] (``"copy_first"``, ...) or
+            ``"random"``. Teachers always start at random. (default: `"copy_first"`)
         amp (bool, optional): bfloat16 autocast on CUDA (ignored on CPU).
-            (default: :obj:`False`)
+            (default: `False`)
         max_loss (float, optional): A loss above this (or not finite) stops the
-            run as diverged. (default: :obj:`1e4`)
+            run as diverged. (default: `1e4`)
     """
 
     epochs: int = 10
@@ -132,7 +132,7 @@ class Recipe:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Recipe:
-        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        """Inverse of `to_dict()`; unknown keys are an error."""
         if not isinstance(data, dict):
             raise TypeError(f"a recipe must be a mapping of fields, got {type(data).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}

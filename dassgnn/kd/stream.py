@@ -26,9 +26,9 @@ class Batch(NamedTuple):
 
     Attributes:
         epoch (int): 0-based epoch. step (int): 0-based step within the epoch.
-        raw (Tensor): The augmented uint8 images :math:`(B, C, H, W)`.
-        inputs (Tensor): ``raw`` standardised, float :math:`(B, C, H, W)`.
-        targets (Tensor): Labels :math:`(B,)`.
+        raw (Tensor): The augmented uint8 images $(B, C, H, W)$.
+        inputs (Tensor): ``raw`` standardised, float $(B, C, H, W)$.
+        targets (Tensor): Labels $(B,)$.
     """
 
     epoch: int

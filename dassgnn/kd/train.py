@@ -67,7 +67,7 @@ class TrainResult:
     """What a training run measured.
 
     Attributes:
-        test_acc (float): Test accuracy after the last epoch, in :math:`[0, 1]`:
+        test_acc (float): Test accuracy after the last epoch, in $[0, 1]$:
             the label predictors learn (no epoch is selected on the test set).
         best_test_acc (float): The best of the evaluated epochs (for analysis only).
         per_class_acc (list[float]): Final test accuracy of each class.
@@ -132,7 +132,7 @@ def train(
     """Trains ``model`` in place, with knowledge distillation when a teacher is given.
 
     Without a teacher the loss is the cross-entropy; with one it is
-    :class:`~dassgnn.kd.KDLoss` with the recipe's ``alpha`` and
+    [`KDLoss`][dassgnn.kd.KDLoss] with the recipe's ``alpha`` and
     ``temperature``. Images stay on ``device`` as uint8 and are augmented and
     standardised there in batches, so no data-loader workers are needed. The
     ``seed`` fixes the batch order and augmentation (a private generator: the
@@ -141,14 +141,14 @@ def train(
 
     Args:
         model (nn.Module): The network to train.
-        train_data: An :class:`~dassgnn.data.ImageDataset` or ``(images, labels)``
-            tensors, images uint8 :math:`(N, C, H, W)`.
+        train_data: An [`ImageDataset`][dassgnn.data.ImageDataset] or ``(images, labels)``
+            tensors, images uint8 $(N, C, H, W)$.
         test_data: The same for the test set.
-        recipe (Recipe, optional): Hyper-parameters. (default: :class:`Recipe`\\ ())
+        recipe (Recipe, optional): Hyper-parameters. (default: [`Recipe`][dassgnn.kd.Recipe]\\ ())
         teacher (nn.Module or TeacherCache, optional): The teacher for KD.
-        seed (int, optional): Seeds batch order and augmentation. (default: :obj:`0`)
-        device (str or torch.device, optional): (default: :obj:`"cpu"`)
-        progress (bool, optional): Show a ``tqdm`` bar over epochs. (default: :obj:`False`)
+        seed (int, optional): Seeds batch order and augmentation. (default: `0`)
+        device (str or torch.device, optional): (default: `"cpu"`)
+        progress (bool, optional): Show a ``tqdm`` bar over epochs. (default: `False`)
         desc (str, optional): Label of the progress bar.
 
     Returns:

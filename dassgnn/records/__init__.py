@@ -1,12 +1,14 @@
 r"""The record store of the KD meta-dataset: tasks, teachers, students, runs.
 
-A :class:`RecordStore` is one SQLite file (WAL mode, safe for several writing
+A [`RecordStore`][dassgnn.records.RecordStore] is one SQLite file (WAL mode, safe for several
+writing
 processes) holding what the collectors measured: each student's test accuracy
 after knowledge distillation from a teacher (or training from scratch) on a
 task, with the teacher's weights and cached embeddings. Results are never
 overwritten; stores written on several machines are combined with
-:meth:`RecordStore.merge`. The meta-dataset shipped with the library is found
-by :func:`default_store_path`::
+[`RecordStore.merge()`][dassgnn.records.RecordStore.merge]. The meta-dataset shipped with the
+library is found
+by [`default_store_path()`][dassgnn.records.default_store_path]::
 
     from dassgnn.records import open_default_store
 

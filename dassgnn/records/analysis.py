@@ -1,17 +1,17 @@
 """How good the measured labels are: noise ceiling, spread and confounds per task.
 
 For each task this computes what decides whether a predictor can be judged on
-the records: Spearman :math:`\\rho` between two KD seeds of the same students
+the records: Spearman $\\rho$ between two KD seeds of the same students
 (the noise ceiling no predictor can beat), the spread of KD accuracies, the
-mean seed-to-seed difference, :math:`\\rho` of the parameter count with KD
+mean seed-to-seed difference, $\\rho$ of the parameter count with KD
 accuracy (if that is near the ceiling, size alone ranks the students) and
-:math:`\\rho` of KD with scratch accuracy, and the mean gain of KD over scratch.
+$\\rho$ of KD with scratch accuracy, and the mean gain of KD over scratch.
 
-With more than two seeds it also gives the mean :math:`\\rho` over all seed
-pairs, the reliability of the label averaged over the :math:`k` seeds
-(Spearman-Brown, :math:`k\\bar\\rho / (1 + (k-1)\\bar\\rho)`), the measured
-:math:`\\rho` between the means of two halves of the seeds, and the mean
-:math:`\\rho` of seed pairs made by the same trainer against pairs made by
+With more than two seeds it also gives the mean $\\rho$ over all seed
+pairs, the reliability of the label averaged over the $k$ seeds
+(Spearman-Brown, $k\\bar\\rho / (1 + (k-1)\\bar\\rho)$), the measured
+$\\rho$ between the means of two halves of the seeds, and the mean
+$\\rho$ of seed pairs made by the same trainer against pairs made by
 different trainers (loop and batched; a gap would show that mixing them adds noise).
 """
 
@@ -26,8 +26,8 @@ import numpy as np
 from dassgnn.metrics import agreement, ceiling, kendall, reliability, spearman
 from dassgnn.records.store import RecordStore
 
-#: Accuracy at or above which a task counts as saturated (its ceiling is flagged).
 SATURATED = 0.97
+"""Accuracy at or above which a task counts as saturated (its ceiling is flagged)."""
 
 
 def _mean(values: list[float]) -> float:
@@ -141,13 +141,14 @@ def task_report(store: RecordStore, task_key: str) -> dict[str, Any]:
 
 
 def label_report(store: RecordStore, role: str | None = None) -> list[dict[str, Any]]:
-    """:func:`task_report` of every task (of one ``role``) that has KD runs."""
+    """[`task_report()`][dassgnn.records.task_report] of every task (of one ``role``) that has KD
+    runs."""
     keys = [t.key for t in store.tasks(role)]
     return [task_report(store, k) for k in keys if store.runs(k, mode="kd")]
 
 
 def format_label_report(reports: list[dict[str, Any]]) -> str:
-    """A plain-text table of :func:`label_report` (accuracies in %)."""
+    """A plain-text table of [`label_report()`][dassgnn.records.label_report] (accuracies in %)."""
     width = max([len("task"), *(len(r["task"]) for r in reports)]) + 2
     head = (
         f"{'task':<{width}}{'role':<11}{'n':>4}{'pairs':>6}{'seed rho':>9}{'seeds':>6}"
@@ -175,7 +176,7 @@ def format_label_report(reports: list[dict[str, Any]]) -> str:
 def format_dataset_summary(reports: list[dict[str, Any]]) -> str:
     """Per dataset, over its tasks in ``reports``: teacher and KD accuracy ranges,
     the mean spread of KD accuracy (max − min) and the mean and range of
-    :math:`\\rho` (params, KD), as plain text (accuracies in %)."""
+    $\\rho$ (params, KD), as plain text (accuracies in %)."""
     by_dataset: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in reports:
         by_dataset[r["dataset"]].append(r)

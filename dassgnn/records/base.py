@@ -1,4 +1,4 @@
-"""The connection handling shared by the parts of :class:`~dassgnn.records.RecordStore`."""
+"""The connection handling shared by the parts of [`RecordStore`][dassgnn.records.RecordStore]."""
 
 from __future__ import annotations
 
@@ -25,16 +25,17 @@ __all__ = ["StoreBase"]
 
 
 class StoreBase:
-    """Opens and closes a store, runs transactions; the base of :class:`RecordStore`.
+    """Opens and closes a store, runs transactions; the base of
+    [`RecordStore`][dassgnn.records.RecordStore].
 
     Args:
         path (str or PathLike): The database file.
-        readonly (bool, optional): Open read-only. (default: :obj:`False`)
-        timeout (float, optional): Seconds to wait for a write lock. (default: :obj:`60.0`)
+        readonly (bool, optional): Open read-only. (default: `False`)
+        timeout (float, optional): Seconds to wait for a write lock. (default: `60.0`)
 
     Raises:
         FileNotFoundError: If ``readonly`` and there is no file.
-        RecordStoreError: See :func:`~dassgnn.records.schema.open_connection`.
+        RecordStoreError: See `open_connection()`.
     """
 
     def __init__(
@@ -76,7 +77,7 @@ class StoreBase:
 
     @property
     def closed(self) -> bool:
-        """bool: Whether :meth:`close` was called."""
+        """bool: Whether `close()` was called."""
         return self._conn_or_none is None
 
     @property
@@ -139,7 +140,7 @@ class StoreBase:
 
         Args:
             vacuum (bool, optional): Also rebuild the file to drop free pages.
-                (default: :obj:`False`)
+                (default: `False`)
 
         Raises:
             RecordStoreError: If the store is read-only, or another connection
@@ -164,7 +165,7 @@ class StoreBase:
 
         Args:
             dest (str or PathLike): The file to write (replaced if it exists).
-            vacuum (bool, optional): Compact the copy. (default: :obj:`True`)
+            vacuum (bool, optional): Compact the copy. (default: `True`)
 
         Returns:
             Path: ``dest``.

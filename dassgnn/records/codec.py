@@ -36,7 +36,7 @@ def canonical_json(obj: Any) -> str:
     """Serialises ``obj`` as canonical JSON: sorted keys, no spaces.
 
     Non-finite floats (e.g. the losses of a diverged run) are written as
-    ``NaN``/``Infinity``, which Python's :mod:`json` reads back.
+    ``NaN``/``Infinity``, which Python's `json` reads back.
 
     Args:
         obj (Any): JSON-serialisable data (dicts, lists, str, int, float, bool, None).
@@ -90,7 +90,7 @@ def encode_state_dict(state_dict: Mapping[str, Tensor]) -> bytes:
     """Serialises a state dict with floating tensors cast to float16.
 
     Integer and boolean tensors (e.g. ``num_batches_tracked``) are kept as they
-    are. The bytes are what :func:`torch.save` writes and can be read with
+    are. The bytes are what `torch.save()` writes and can be read with
     ``torch.load(io.BytesIO(blob), weights_only=True)``.
 
     Args:
@@ -124,7 +124,7 @@ def encode_state_dict(state_dict: Mapping[str, Tensor]) -> bytes:
 
 
 def decode_state_dict(blob: bytes) -> dict[str, Tensor]:
-    """Reads a state dict written by :func:`encode_state_dict`, floats as float32.
+    """Reads a state dict written by `encode_state_dict()`, floats as float32.
 
     Args:
         blob (bytes): The serialised state dict.
@@ -170,7 +170,7 @@ def encode_tensor(tensor: Tensor) -> tuple[str, tuple[int, ...], bytes]:
 
 
 def decode_tensor(dtype: str, shape: tuple[int, ...] | list[int], data: bytes) -> Tensor:
-    """Inverse of :func:`encode_tensor`.
+    """Inverse of `encode_tensor()`.
 
     Args:
         dtype (str): A torch dtype name, e.g. ``"float32"``.

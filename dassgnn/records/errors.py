@@ -10,7 +10,7 @@ class RecordStoreError(ValueError):
 
     Raised for files that are not SQLite databases, SQLite databases that are
     not dassgnn record stores, stores written by a newer schema, writes to a
-    store opened read-only, and failed migrations. Subclasses :class:`ValueError`
+    store opened read-only, and failed migrations. Subclasses `ValueError`
     so that callers that treat bad input generically still catch it.
     """
 

@@ -23,9 +23,6 @@ __all__ = [
     "write_csv",
 ]
 
-#: The columns of :meth:`RecordStore.to_frame` and :meth:`RecordStore.export_csv`:
-#: each run with its task (dataset, role, shape), its teacher's accuracy and the
-#: student's cost (:obj:`None` where the student or teacher is not recorded).
 EXPORT_COLUMNS = (
     "run_id",
     "task_key",
@@ -54,6 +51,11 @@ EXPORT_COLUMNS = (
     "created_at",
     "error",
 )
+"""The columns of [`RecordStore.to_frame()`][dassgnn.records.RecordStore.to_frame] and
+[`RecordStore.export_csv()`][dassgnn.records.RecordStore.export_csv]:
+each run with its task (dataset, role, shape), its teacher's accuracy and the
+student's cost (`None` where the student or teacher is not recorded).
+"""
 
 _SOURCE = {
     "dataset": "k.dataset",
@@ -88,11 +90,11 @@ def export_rows(
         store (RecordStore): The store.
         task_key (str, optional): Only this task's runs.
         mode (str, optional): ``"kd"`` or ``"scratch"``.
-        status (str, optional): ``"ok"``, ``"failed"`` or :obj:`None` for both.
-            (default: :obj:`"ok"`)
+        status (str, optional): ``"ok"``, ``"failed"`` or `None` for both.
+            (default: `"ok"`)
 
     Yields:
-        tuple: One value per column of :data:`EXPORT_COLUMNS`.
+        tuple: One value per column of [`EXPORT_COLUMNS`][dassgnn.records.EXPORT_COLUMNS].
 
     Raises:
         ValueError: If ``mode`` or ``status`` is invalid.
@@ -104,14 +106,14 @@ def export_rows(
 
 
 def runs_frame(store: RecordStore, **filters: Any) -> Any:
-    """The rows of :func:`export_rows` as a :class:`pandas.DataFrame`.
+    """The rows of `export_rows()` as a `pandas.DataFrame`.
 
     Args:
         store (RecordStore): The store.
-        **filters: ``task_key``, ``mode``, ``status`` of :func:`export_rows`.
+        **filters: ``task_key``, ``mode``, ``status`` of `export_rows()`.
 
     Returns:
-        pandas.DataFrame: Columns :data:`EXPORT_COLUMNS`.
+        pandas.DataFrame: Columns [`EXPORT_COLUMNS`][dassgnn.records.EXPORT_COLUMNS].
 
     Raises:
         ImportError: If pandas is not installed.
@@ -129,14 +131,14 @@ def runs_frame(store: RecordStore, **filters: Any) -> Any:
 
 
 def write_csv(store: RecordStore, path: str | os.PathLike[str], **filters: Any) -> int:
-    """Writes the rows of :func:`export_rows` to a CSV file with a header.
+    """Writes the rows of `export_rows()` to a CSV file with a header.
 
-    Floats are written with :func:`repr` (exact round trip); NULL is an empty field.
+    Floats are written with `repr()` (exact round trip); NULL is an empty field.
 
     Args:
         store (RecordStore): The store.
         path (str or PathLike): The CSV file (its folder must exist).
-        **filters: ``task_key``, ``mode``, ``status`` of :func:`export_rows`.
+        **filters: ``task_key``, ``mode``, ``status`` of `export_rows()`.
 
     Returns:
         int: The number of runs written.
@@ -227,16 +229,18 @@ def _duration(seconds: float) -> str:
 
 
 def format_stats(stats: dict[str, Any]) -> str:
-    """Renders :func:`store_stats` as an aligned, human-readable text block.
+    """Renders [`store_stats()`][dassgnn.records.store_stats] as an aligned, human-readable text
+    block.
 
     Args:
-        stats (dict[str, Any]): The output of :meth:`RecordStore.stats`.
+        stats (dict[str, Any]): The output of
+            [`RecordStore.stats()`][dassgnn.records.RecordStore.stats].
 
     Returns:
         str: Several lines, without a trailing newline.
 
     Raises:
-        KeyError: If ``stats`` lacks a key of :func:`store_stats`.
+        KeyError: If ``stats`` lacks a key of [`store_stats()`][dassgnn.records.store_stats].
     """
     roles = ", ".join(f"{r}: {n}" for r, n in stats["tasks_by_role"].items())
     modes = ", ".join(

@@ -31,8 +31,8 @@ if TYPE_CHECKING:
 
 __all__ = ["TABLES", "MergeConflict", "MergeReport", "merge_stores"]
 
-#: The tables a merge copies, in the order it copies them.
 TABLES = ("tasks", "students", "teachers", "runs", "embeddings")
+"""The tables a merge copies, in the order it copies them."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class MergeConflict:
 
     Args:
         table (str): The table.
-        key (tuple): The record's key, e.g. a :class:`~dassgnn.records.RunKey`.
+        key (tuple): The record's key, e.g. a [`RunKey`][dassgnn.records.RunKey].
         detail (str): What differs (``"column: here -> there"``).
     """
 
@@ -55,7 +55,7 @@ class MergeConflict:
 
 @dataclass
 class MergeReport:
-    """What :func:`merge_stores` did.
+    """What [`merge_stores()`][dassgnn.records.merge_stores] did.
 
     Args:
         source (str): The merged store's path.
@@ -107,7 +107,7 @@ def merge_stores(
             opened read-only.
         replace_failed (bool, optional): Let an ``ok`` run of ``other`` replace
             a ``failed`` run of the same key here (counted as updated).
-            (default: :obj:`False`)
+            (default: `False`)
 
     Returns:
         MergeReport: Counts per table and the conflicts.

@@ -10,8 +10,9 @@ from dassgnn.records.store import RecordStore
 
 __all__ = ["RECORDS_ENV", "default_store_path", "open_default_store"]
 
-#: Environment variable that overrides :func:`default_store_path`.
 RECORDS_ENV = "DASSGNN_RECORDS"
+"""Environment variable that overrides [`default_store_path()`][dassgnn.records.default_store_path].
+"""
 
 
 def default_store_path() -> Path:
@@ -30,12 +31,12 @@ def default_store_path() -> Path:
 
 
 def open_default_store(readonly: bool = True, **kwargs: Any) -> RecordStore:
-    """Opens the store at :func:`default_store_path`.
+    """Opens the store at [`default_store_path()`][dassgnn.records.default_store_path].
 
     Args:
         readonly (bool, optional): Open read-only (works in a read-only
-            installation). (default: :obj:`True`)
-        **kwargs: Other arguments of :class:`RecordStore` (``timeout``).
+            installation). (default: `True`)
+        **kwargs: Other arguments of [`RecordStore`][dassgnn.records.RecordStore] (``timeout``).
 
     Returns:
         RecordStore: The store.

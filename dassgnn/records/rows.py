@@ -1,6 +1,6 @@
-"""The records a :class:`~dassgnn.records.RecordStore` returns.
+"""The records a [`RecordStore`][dassgnn.records.RecordStore] returns.
 
-They are plain frozen dataclasses (and a :class:`~typing.NamedTuple` key) that
+They are plain frozen dataclasses (and a `NamedTuple` key) that
 hold JSON columns decoded to dicts; none keeps a reference to the store.
 """
 
@@ -19,27 +19,27 @@ if TYPE_CHECKING:
 
 __all__ = ["AddRunResult", "RunKey", "RunRecord", "StudentRecord", "TeacherRecord"]
 
-#: The values of ``runs.mode``.
 MODES = ("kd", "scratch")
+"""The values of ``runs.mode``."""
 
-#: The values of ``runs.status``.
 STATUSES = ("ok", "failed")
+"""The values of ``runs.status``."""
 
 
 class RunKey(NamedTuple):
     """The unique key of a run: what was trained, from what, how.
 
     A collector can build the keys of its jobs up front and skip those in
-    :meth:`RecordStore.done_keys <dassgnn.records.RecordStore.done_keys>`.
+    [`RecordStore.done_keys()`][dassgnn.records.RecordStore.done_keys].
 
     Attributes:
-        task_key (str): :attr:`Task.key <dassgnn.data.Task.key>`.
+        task_key (str): [`Task.key`][dassgnn.data.Task.key].
         teacher_id (str): The teacher's id; ``""`` for scratch runs.
-        arch_id (str): :attr:`Arch.id <dassgnn.space.Arch.id>` of the student.
+        arch_id (str): [`Arch.id`][dassgnn.space.Arch.id] of the student.
         mode (str): ``"kd"`` or ``"scratch"``.
         seed (int): The training seed.
-        recipe_key (str): :attr:`Recipe.key <dassgnn.kd.Recipe.key>`.
-        space_key (str): :func:`~dassgnn.records.space_key` of the student's
+        recipe_key (str): [`Recipe.key`][dassgnn.kd.Recipe.key].
+        space_key (str): `space_key()` of the student's
             search space (an arch id means a network only within its space; a
             scratch run has no teacher to name it). ``""`` if unknown.
     """
@@ -54,7 +54,7 @@ class RunKey(NamedTuple):
 
 
 class AddRunResult(NamedTuple):
-    """What :meth:`RecordStore.add_run <dassgnn.records.RecordStore.add_run>` did.
+    """What [`RecordStore.add_run()`][dassgnn.records.RecordStore.add_run] did.
 
     Attributes:
         run_id (int): The id of the stored run (new or existing).
@@ -76,9 +76,9 @@ class StudentRecord:
     these are part of the key.
 
     Args:
-        space_key (str): :func:`~dassgnn.records.space_key` of its search space.
-        arch_id (str): :attr:`Arch.id <dassgnn.space.Arch.id>`.
-        arch (dict[str, Any]): :meth:`Arch.to_dict <dassgnn.space.Arch.to_dict>`.
+        space_key (str): `space_key()` of its search space.
+        arch_id (str): [`Arch.id`][dassgnn.space.Arch.id].
+        arch (dict[str, Any]): [`Arch.to_dict()`][dassgnn.space.Arch.to_dict].
         params (int): Trainable parameters.
         flops (int): Multiply-accumulates per image.
         num_classes (int): Output classes.
@@ -105,7 +105,7 @@ class StudentRecord:
         """Computes a student's record with its space's ``params`` and ``flops``.
 
         Args:
-            space (Any): The search space, e.g. :class:`~dassgnn.space.ResNetSpace`.
+            space (Any): The search space, e.g. [`ResNetSpace`][dassgnn.space.ResNetSpace].
             arch (Arch): The student architecture.
             task (Task): The task, giving ``num_classes``, ``channels`` and ``image_size``.
 
@@ -138,13 +138,13 @@ class TeacherRecord:
     Args:
         teacher_id (str): The id.
         task_key (str): The task it was trained on.
-        space_key (str): :func:`~dassgnn.records.space_key` of its search space.
+        space_key (str): `space_key()` of its search space.
         space (dict[str, Any]): The search space's ``to_dict()``.
         arch_id (str): The teacher's architecture id.
-        recipe_key (str): :attr:`Recipe.key <dassgnn.kd.Recipe.key>`.
-        recipe (dict[str, Any]): :meth:`Recipe.to_dict <dassgnn.kd.Recipe.to_dict>`.
+        recipe_key (str): [`Recipe.key`][dassgnn.kd.Recipe.key].
+        recipe (dict[str, Any]): [`Recipe.to_dict()`][dassgnn.kd.Recipe.to_dict].
         seed (int): The training seed.
-        test_acc (float): Final test accuracy in :math:`[0, 1]`.
+        test_acc (float): Final test accuracy in $[0, 1]$.
         trainer (str or None): Which training loop made it.
         device (str or None): Where it was trained.
         wall_time (float or None): Training seconds.
@@ -188,7 +188,8 @@ class TeacherRecord:
 
         Raises:
             RecordStoreError: If the teacher has no weights, or they were not
-                loaded (records from :meth:`RecordStore.teachers` without
+                loaded (records from
+                [`RecordStore.teachers()`][dassgnn.records.RecordStore.teachers] without
                 ``with_weights=True``).
         """
         if not self.has_weights:
@@ -207,7 +208,7 @@ class TeacherRecord:
             nn.Module: The network, in eval mode, float32.
 
         Raises:
-            RecordStoreError: If the weights are missing (see :meth:`state_dict`).
+            RecordStoreError: If the weights are missing (see `state_dict()`).
         """
         from dassgnn.space import space_from_dict
 
@@ -228,17 +229,17 @@ class RunRecord:
         arch_id (str): The student architecture.
         mode (str): ``"kd"`` or ``"scratch"``.
         seed (int): The training seed.
-        recipe_key (str): :attr:`Recipe.key <dassgnn.kd.Recipe.key>`.
+        recipe_key (str): [`Recipe.key`][dassgnn.kd.Recipe.key].
         recipe (dict[str, Any]): The recipe's fields.
         space_key (str): The student's search space, ``""`` if not recorded.
         trainer (str or None): E.g. ``"loop"`` or ``"batched"``.
         device (str or None): Where it ran.
         library_version (str): ``dassgnn.__version__`` of the writer.
         status (str): ``"ok"`` or ``"failed"``.
-        test_acc (float or None): Final-epoch test accuracy; :obj:`None` when failed.
+        test_acc (float or None): Final-epoch test accuracy; `None` when failed.
         best_test_acc (float or None): Best evaluated epoch (analysis only).
-        result (dict[str, Any] or None): :meth:`TrainResult.to_dict
-            <dassgnn.kd.TrainResult.to_dict>` (curves etc.).
+        result (dict[str, Any] or None): [`TrainResult.to_dict()`][dassgnn.kd.TrainResult.to_dict]
+            (curves etc.).
         wall_time (float or None): Seconds.
         error (str or None): What went wrong, for failed runs.
         host (str or None): The machine's host name.
@@ -281,7 +282,7 @@ class RunRecord:
 
     @classmethod
     def from_row(cls, row: Any) -> RunRecord:
-        """Builds a record from a ``SELECT * FROM runs`` row (a :class:`sqlite3.Row`).
+        """Builds a record from a ``SELECT * FROM runs`` row (a `sqlite3.Row`).
 
         Args:
             row (sqlite3.Row): The row.

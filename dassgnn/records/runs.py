@@ -1,4 +1,5 @@
-"""Writing and reading training runs: the runs part of :class:`~dassgnn.records.RecordStore`."""
+"""Writing and reading training runs: the runs part of
+[`RecordStore`][dassgnn.records.RecordStore]."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ __all__ = ["RunMixin", "run_filter"]
 
 
 class RunMixin(StoreBase):
-    """The methods of :class:`~dassgnn.records.RecordStore` that handle runs."""
+    """The methods of [`RecordStore`][dassgnn.records.RecordStore] that handle runs."""
 
     def add_run(
         self,
@@ -63,10 +64,10 @@ class RunMixin(StoreBase):
             mode (str): ``"kd"`` (needs a recorded ``teacher_id``) or ``"scratch"``.
             seed (int): The training seed.
             recipe (Recipe or dict): The training recipe.
-            teacher_id (str, optional): The teacher of a KD run. (default: :obj:`""`)
-            status (str, optional): ``"ok"`` or ``"failed"``. (default: :obj:`"ok"`)
-            test_acc (float, optional): Final-epoch test accuracy in :math:`[0, 1]`;
-                taken from ``result`` when omitted. Must be :obj:`None` when failed.
+            teacher_id (str, optional): The teacher of a KD run. (default: `""`)
+            status (str, optional): ``"ok"`` or ``"failed"``. (default: `"ok"`)
+            test_acc (float, optional): Final-epoch test accuracy in $[0, 1]$;
+                taken from ``result`` when omitted. Must be `None` when failed.
             best_test_acc (float, optional): Best evaluated epoch; taken from ``result``.
             result (TrainResult or dict, optional): The full result (curves etc.).
             error (str, optional): What went wrong, for a failed run.
@@ -79,7 +80,7 @@ class RunMixin(StoreBase):
             wall_time (float, optional): Seconds; taken from ``result`` when omitted.
             host (str, optional): Machine name. (default: this host's name)
             replace_failed (bool, optional): Replace a stored ``failed`` run of
-                the same key. (default: :obj:`False`)
+                the same key. (default: `False`)
 
         Returns:
             AddRunResult: ``(run_id, inserted, replaced)``; ``inserted=False``
@@ -204,7 +205,7 @@ class RunMixin(StoreBase):
             key (RunKey or tuple): ``(task_key, teacher_id, arch_id, mode, seed,
                 recipe_key, space_key)``.
             include_failed (bool, optional): Count ``failed`` runs as recorded.
-                (default: :obj:`True`)
+                (default: `True`)
 
         Returns:
             bool: Whether it is recorded.
@@ -223,8 +224,8 @@ class RunMixin(StoreBase):
         """The keys of the recorded runs, for a collector to skip finished jobs.
 
         Args:
-            task_key (str, optional): Only this task's runs. (default: :obj:`None`, all)
-            include_failed (bool, optional): Include ``failed`` runs. (default: :obj:`True`)
+            task_key (str, optional): Only this task's runs. (default: `None`, all)
+            include_failed (bool, optional): Include ``failed`` runs. (default: `True`)
 
         Returns:
             set[RunKey]: The keys.
@@ -253,8 +254,8 @@ class RunMixin(StoreBase):
         Args:
             task_key (str, optional): Only this task's runs.
             mode (str, optional): ``"kd"`` or ``"scratch"``.
-            status (str, optional): ``"ok"``, ``"failed"``, or :obj:`None` for
-                both. (default: :obj:`"ok"`)
+            status (str, optional): ``"ok"``, ``"failed"``, or `None` for
+                both. (default: `"ok"`)
             teacher_id (str, optional): Only this teacher's runs.
             arch_id (str, optional): Only this architecture's runs.
 
@@ -285,7 +286,7 @@ def run_filter(
     Args:
         task_key (str, optional): Task filter.
         mode (str, optional): Mode filter.
-        status (str, optional): Status filter. (default: :obj:`"ok"`)
+        status (str, optional): Status filter. (default: `"ok"`)
         teacher_id (str, optional): Teacher filter.
         arch_id (str, optional): Architecture filter.
         prefix (str, optional): Table alias with its dot, e.g. ``"r."``.

@@ -1,10 +1,11 @@
 """The SQLite schema of the record store, its version, and migrations.
 
-A store is created at the base schema (version 1, :data:`BASE_DDL`) and then
-brought to :data:`SCHEMA_VERSION` by the same :data:`MIGRATIONS` that upgrade
+A store is created at the base schema (version 1, `BASE_DDL`) and then
+brought to [`SCHEMA_VERSION`][dassgnn.records.SCHEMA_VERSION] by the same
+[`MIGRATIONS`][dassgnn.records.MIGRATIONS] that upgrade
 an existing older store, so a new store and a migrated one are identical.
 
-Opening rules (see :func:`open_connection`):
+Opening rules (see `open_connection()`):
 
 * a file that is not SQLite, or a SQLite database with tables but no dassgnn
   ``meta`` table, is rejected and left untouched;
@@ -13,7 +14,7 @@ Opening rules (see :func:`open_connection`):
   read-only it is rejected with a message asking to open it writable once,
   since a reader of the current schema cannot assume the old one is compatible;
 * read-only opening uses SQLite's ``mode=ro`` URI. A store left in WAL mode
-  (not :meth:`~dassgnn.records.RecordStore.checkpoint`-ed) in a folder this
+  (not [`checkpoint()`][dassgnn.records.RecordStore.checkpoint]-ed) in a folder this
   process cannot write, with no ``-wal`` file beside it, is opened with
   ``immutable=1``, since SQLite could not create its ``-shm`` file and no
   writer can be using it there.
@@ -32,25 +33,25 @@ from dassgnn.records.errors import RecordStoreError
 
 __all__ = ["APPLICATION", "BASE_DDL", "MIGRATIONS", "SCHEMA_VERSION", "open_connection"]
 
-#: The schema version this library writes.
 SCHEMA_VERSION = 2
+"""The schema version this library writes."""
 
-#: ``meta['application']`` of every dassgnn record store.
 APPLICATION = "dassgnn.records"
+"""``meta['application']`` of every dassgnn record store."""
 
-#: ``PRAGMA application_id`` of every store (ASCII ``"dass"``).
 APPLICATION_ID = 0x64617373
+"""``PRAGMA application_id`` of every store (ASCII ``"dass"``)."""
 
-#: ``{from_version: migrate(conn)}``: each function upgrades the schema from
-#: ``from_version`` to ``from_version + 1``. All run in one transaction with
-#: ``schema_version`` updated at its end, so a function must use
-#: ``conn.execute`` (``executescript`` would commit) and must not commit.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+"""``{from_version: migrate(conn)}``: each function upgrades the schema from
+``from_version`` to ``from_version + 1``. All run in one transaction with
+``schema_version`` updated at its end, so a function must use
+``conn.execute`` (``executescript`` would commit) and must not commit.
+"""
 
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
-#: The version-1 tables.
 BASE_DDL = """
 CREATE TABLE meta (
     key TEXT PRIMARY KEY,
@@ -136,6 +137,7 @@ CREATE TABLE embeddings (
     PRIMARY KEY (kind, source_key)
 );
 """
+"""The version-1 tables."""
 
 
 def _runs_key_with_space(conn: sqlite3.Connection) -> None:
@@ -242,7 +244,8 @@ def _version(meta: dict[str, str], path: Path) -> int:
 
 
 def _migrate(conn: sqlite3.Connection, version: int, path: Path) -> int:
-    """Runs the migrations from ``version`` to :data:`SCHEMA_VERSION`; inside a transaction."""
+    """Runs the migrations from ``version`` to [`SCHEMA_VERSION`][dassgnn.records.SCHEMA_VERSION];
+    inside a transaction."""
     target = SCHEMA_VERSION
     for step in range(version, target):
         migration = MIGRATIONS.get(step)

@@ -51,8 +51,8 @@ class RecordStore(RunMixin, TeacherMixin):
 
     The store never overwrites a measured result: re-adding a record with the
     same key and content is a no-op, with a different content it raises
-    :class:`~dassgnn.records.RecordConflictError` (a ``failed`` run may be
-    replaced on request). See :mod:`dassgnn.records.schema` for the tables.
+    [`RecordConflictError`][dassgnn.records.RecordConflictError] (a ``failed`` run may be
+    replaced on request). See `dassgnn.records.schema` for the tables.
 
     Args:
         path (str or PathLike): The database file. Opened for writing it is
@@ -60,9 +60,9 @@ class RecordStore(RunMixin, TeacherMixin):
             migrated if its schema is older.
         readonly (bool, optional): Open with SQLite's ``mode=ro``: works on a
             read-only file or folder (for a store in WAL mode, see
-            :meth:`checkpoint`); every write raises. (default: :obj:`False`)
+            `checkpoint()`); every write raises. (default: `False`)
         timeout (float, optional): Seconds to wait for another process's write
-            lock before failing. (default: :obj:`60.0`)
+            lock before failing. (default: `60.0`)
 
     Raises:
         FileNotFoundError: If ``readonly`` and there is no file.
@@ -79,13 +79,13 @@ class RecordStore(RunMixin, TeacherMixin):
             task (Task): The task.
             role (str, optional): E.g. ``"meta-train"`` or ``"meta-test"``. A
                 stored task without a role gets it; a different stored role is
-                a conflict. (default: :obj:`None`)
+                a conflict. (default: `None`)
 
         Returns:
             str: The task's key.
 
         Raises:
-            TypeError: If ``task`` is not a :class:`~dassgnn.data.Task`.
+            TypeError: If ``task`` is not a [`Task`][dassgnn.data.Task].
             ValueError: If ``role`` is an empty string.
             RecordConflictError: If the task is stored with another role.
         """
@@ -112,7 +112,7 @@ class RecordStore(RunMixin, TeacherMixin):
         """Returns a recorded task.
 
         Args:
-            key (str): Its :attr:`~dassgnn.data.Task.key`.
+            key (str): Its [`key`][dassgnn.data.Task.key].
 
         Returns:
             Task: The task.
@@ -148,7 +148,7 @@ class RecordStore(RunMixin, TeacherMixin):
         """Returns the recorded tasks, in the order they were added.
 
         Args:
-            role (str, optional): Only tasks with this role. (default: :obj:`None`, all)
+            role (str, optional): Only tasks with this role. (default: `None`, all)
 
         Returns:
             list[Task]: The tasks.
@@ -176,10 +176,11 @@ class RecordStore(RunMixin, TeacherMixin):
     ) -> StudentRecord:
         """Records a student architecture and its cost (idempotent).
 
-        See :meth:`StudentRecord.from_space` to compute the cost from a space.
+        See [`StudentRecord.from_space()`][dassgnn.records.StudentRecord.from_space] to compute the
+        cost from a space.
 
         Args:
-            space_key (str): :func:`~dassgnn.records.space_key` of its space.
+            space_key (str): `space_key()` of its space.
             arch (Arch): The architecture.
             params (int): Trainable parameters.
             flops (int): Multiply-accumulates per image.
@@ -212,7 +213,7 @@ class RecordStore(RunMixin, TeacherMixin):
         """Returns the recorded students.
 
         Args:
-            space_key (str, optional): Only those of this space. (default: :obj:`None`, all)
+            space_key (str, optional): Only those of this space. (default: `None`, all)
 
         Returns:
             list[StudentRecord]: The records, in the order they were added.
@@ -259,7 +260,7 @@ class RecordStore(RunMixin, TeacherMixin):
         return key
 
     def get_embedding(self, kind: str, source: Mapping[str, Any]) -> Tensor | None:
-        """Returns a cached tensor, or :obj:`None` if there is none.
+        """Returns a cached tensor, or `None` if there is none.
 
         Args:
             kind (str): What it is.
@@ -285,7 +286,7 @@ class RecordStore(RunMixin, TeacherMixin):
     # ------------------------------------------------------- analysis and merging
 
     def stats(self) -> dict[str, Any]:
-        """Counts of what the store holds; see :func:`~dassgnn.records.store_stats`.
+        """Counts of what the store holds; see [`store_stats()`][dassgnn.records.store_stats].
 
         Returns:
             dict[str, Any]: The statistics (JSON-serialisable).
@@ -295,14 +296,14 @@ class RecordStore(RunMixin, TeacherMixin):
         return store_stats(self)
 
     def to_frame(self, **filters: Any) -> Any:
-        """Runs joined with their task and student, as a :class:`pandas.DataFrame`.
+        """Runs joined with their task and student, as a `pandas.DataFrame`.
 
         Args:
-            **filters: ``task_key``, ``mode``, ``status`` (default ``"ok"``) as in :meth:`runs`.
+            **filters: ``task_key``, ``mode``, ``status`` (default ``"ok"``) as in `runs()`.
 
         Returns:
             pandas.DataFrame: One row per run, columns
-            :data:`~dassgnn.records.EXPORT_COLUMNS`.
+            [`EXPORT_COLUMNS`][dassgnn.records.EXPORT_COLUMNS].
 
         Raises:
             ImportError: If pandas is not installed.
@@ -312,11 +313,11 @@ class RecordStore(RunMixin, TeacherMixin):
         return runs_frame(self, **filters)
 
     def export_csv(self, path: str | os.PathLike[str], **filters: Any) -> int:
-        """Writes :meth:`to_frame`'s table as CSV (no pandas needed).
+        """Writes `to_frame()`'s table as CSV (no pandas needed).
 
         Args:
             path (str or PathLike): The CSV file.
-            **filters: As in :meth:`to_frame`.
+            **filters: As in `to_frame()`.
 
         Returns:
             int: The number of runs written.
@@ -328,17 +329,18 @@ class RecordStore(RunMixin, TeacherMixin):
     def merge(
         self, other: str | os.PathLike[str] | RecordStore, *, replace_failed: bool = False
     ) -> MergeReport:
-        """Adds another store's records in one transaction (see :mod:`dassgnn.records.merge`).
+        """Adds another store's records in one transaction (see `dassgnn.records.merge`).
 
         Records with a key that is here with a different content are reported
-        in :attr:`MergeReport.conflicts`, never overwritten; the other records
+        in `MergeReport.conflicts`, never overwritten; the
+        other records
         are merged all the same.
 
         Args:
             other (str or PathLike or RecordStore): The store to read; a path
                 is opened read-only.
             replace_failed (bool, optional): Let an ``ok`` run of ``other``
-                replace a ``failed`` run here. (default: :obj:`False`)
+                replace a ``failed`` run here. (default: `False`)
 
         Returns:
             MergeReport: What was added, skipped as identical, updated and in conflict.

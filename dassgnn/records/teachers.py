@@ -1,4 +1,4 @@
-"""Teachers and their weights: the teachers part of :class:`~dassgnn.records.RecordStore`."""
+"""Teachers and their weights: the teachers part of [`RecordStore`][dassgnn.records.RecordStore]."""
 
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
 __all__ = ["TEACHER_COLUMNS", "TeacherMixin", "teacher_record"]
 
-#: Every column of ``teachers``, in insertion order.
 TEACHER_COLUMNS = (
     "teacher_id",
     "task_key",
@@ -42,6 +41,7 @@ TEACHER_COLUMNS = (
     "noise_shape",
     "created_at",
 )
+"""Every column of ``teachers``, in insertion order."""
 
 _SELECT = (
     "SELECT t.*, k.num_classes AS num_classes, k.channels AS in_channels "
@@ -50,7 +50,7 @@ _SELECT = (
 
 
 class TeacherMixin(StoreBase):
-    """The methods of :class:`~dassgnn.records.RecordStore` that handle teachers."""
+    """The methods of [`RecordStore`][dassgnn.records.RecordStore] that handle teachers."""
 
     def add_teacher(
         self,
@@ -80,7 +80,7 @@ class TeacherMixin(StoreBase):
             arch (Arch or str): Its architecture (usually ``space.teacher``) or id.
             recipe (Recipe or dict): How it was trained.
             seed (int): The training seed.
-            test_acc (float): Final test accuracy in :math:`[0, 1]`.
+            test_acc (float): Final test accuracy in $[0, 1]$.
             teacher_id (str, optional): The id. (default:
                 ``f"{task_key}/{space_key}/{recipe_key}/s{seed}"``)
             state_dict (Mapping[str, Tensor], optional): Its weights, stored as
@@ -134,7 +134,8 @@ class TeacherMixin(StoreBase):
             teacher_id (str): The id.
 
         Returns:
-            TeacherRecord: The record; :meth:`~TeacherRecord.state_dict` decodes the weights.
+            TeacherRecord: The record; [`state_dict()`][dassgnn.records.TeacherRecord.state_dict]
+            decodes the weights.
 
         Raises:
             KeyError: If no teacher has this id.
@@ -150,8 +151,8 @@ class TeacherMixin(StoreBase):
         """Returns the recorded teachers, in the order they were added.
 
         Args:
-            task_key (str, optional): Only this task's teachers. (default: :obj:`None`, all)
-            with_weights (bool, optional): Load the weight blobs too. (default: :obj:`False`)
+            task_key (str, optional): Only this task's teachers. (default: `None`, all)
+            with_weights (bool, optional): Load the weight blobs too. (default: `False`)
 
         Returns:
             list[TeacherRecord]: The records.
@@ -164,7 +165,8 @@ class TeacherMixin(StoreBase):
 
 
 def teacher_record(row: sqlite3.Row, *, with_weights: bool) -> TeacherRecord:
-    """Builds a :class:`TeacherRecord` from a row of ``teachers`` joined with ``tasks``.
+    """Builds a [`TeacherRecord`][dassgnn.records.TeacherRecord] from a row of ``teachers`` joined
+    with ``tasks``.
 
     Args:
         row (sqlite3.Row): The row, with ``num_classes`` and ``in_channels``.

@@ -1,7 +1,7 @@
 """Validation of records, and what "the same result" means.
 
-A run's key (:class:`~dassgnn.records.RunKey`) says what was trained; its
-*result* columns (:data:`RESULT_COLUMNS`) say what was measured. Two rows with
+A run's key ([`RunKey`][dassgnn.records.RunKey]) says what was trained; its
+*result* columns (`RESULT_COLUMNS`) say what was measured. Two rows with
 the same key are the same run when their results are equal; provenance
 (trainer, device, host, wall time, library version, time of writing) may differ
 and is not compared, so that a job retried after a crash whose commit did land
@@ -33,13 +33,12 @@ __all__ = [
     "teacher_changes",
 ]
 
-#: The columns of :class:`~dassgnn.records.RunKey`, in order.
 KEY_COLUMNS = RunKey._fields
+"""The columns of [`RunKey`][dassgnn.records.RunKey], in order."""
 
-#: The columns compared to decide whether two rows of one key hold the same result.
 RESULT_COLUMNS = ("recipe", "status", "test_acc", "best_test_acc", "result", "error")
+"""The columns compared to decide whether two rows of one key hold the same result."""
 
-#: Every column of ``runs`` but ``run_id``, in insertion order.
 RUN_COLUMNS = (
     *KEY_COLUMNS,
     "recipe",
@@ -55,25 +54,26 @@ RUN_COLUMNS = (
     "host",
     "created_at",
 )
+"""Every column of ``runs`` but ``run_id``, in insertion order."""
 
-#: Keys of a result dict that describe how, not what, and are not compared.
 PROVENANCE_KEYS = ("wall_time", "device")
+"""Keys of a result dict that describe how, not what, and are not compared."""
 
 
 def check_accuracy(value: Any, name: str, *, optional: bool = False) -> float | None:
-    """Checks that ``value`` is an accuracy: a finite real number in :math:`[0, 1]`.
+    """Checks that ``value`` is an accuracy: a finite real number in $[0, 1]$.
 
     Args:
         value (Any): The value.
         name (str): Its name, for the error message.
-        optional (bool, optional): Whether :obj:`None` is allowed. (default: :obj:`False`)
+        optional (bool, optional): Whether `None` is allowed. (default: `False`)
 
     Returns:
         float or None: The value as a float.
 
     Raises:
         TypeError: If ``value`` is not a real number.
-        ValueError: If it is not finite or outside :math:`[0, 1]`.
+        ValueError: If it is not finite or outside $[0, 1]$.
     """
     if value is None and optional:
         return None
@@ -119,9 +119,9 @@ def normalize_recipe(recipe: Any) -> tuple[dict[str, Any], str]:
     """Returns a recipe's full field dict and key.
 
     Args:
-        recipe (Recipe or Mapping): A :class:`~dassgnn.kd.Recipe` or its dict;
-            a dict is completed with the defaults by :meth:`Recipe.from_dict
-            <dassgnn.kd.Recipe.from_dict>`, so its key is that of the recipe.
+        recipe (Recipe or Mapping): A [`Recipe`][dassgnn.kd.Recipe] or its dict;
+            a dict is completed with the defaults by
+            [`Recipe.from_dict()`][dassgnn.kd.Recipe.from_dict], so its key is that of the recipe.
 
     Returns:
         tuple[dict[str, Any], str]: ``(recipe.to_dict(), recipe.key)``.
@@ -144,7 +144,7 @@ def normalize_result(result: Any) -> dict[str, Any] | None:
 
     Args:
         result (TrainResult or Mapping or None): A
-            :class:`~dassgnn.kd.TrainResult`, its ``to_dict()``, or :obj:`None`.
+            [`TrainResult`][dassgnn.kd.TrainResult], its ``to_dict()``, or `None`.
 
     Returns:
         dict[str, Any] or None: The dict (round-tripped through JSON, so that
@@ -162,20 +162,20 @@ def normalize_result(result: Any) -> dict[str, Any] | None:
     return json.loads(canonical_json(dict(result)))
 
 
-#: Columns that hold JSON text.
 JSON_COLUMNS = ("recipe", "result", "space", "arch", "noise_shape")
+"""Columns that hold JSON text."""
 
-#: ``teachers`` columns that must agree for two rows of one ``teacher_id``.
 TEACHER_IDENTITY = ("task_key", "space_key", "arch_id", "recipe_key", "seed", "test_acc")
+"""``teachers`` columns that must agree for two rows of one ``teacher_id``."""
 
-#: ``teachers`` columns a later write may fill when they are NULL (never change).
 TEACHER_FILLABLE = ("noise_seed", "noise_shape", "weights")
+"""``teachers`` columns a later write may fill when they are NULL (never change)."""
 
-#: ``students`` columns that must agree for two rows of one key.
 STUDENT_VALUES = ("arch", "params", "flops")
+"""``students`` columns that must agree for two rows of one key."""
 
-#: The primary key of ``students``.
 STUDENT_KEY = ("space_key", "arch_id", "num_classes", "in_channels", "image_size")
+"""The primary key of ``students``."""
 
 
 def _comparable(column: str, value: Any) -> Any:
@@ -202,12 +202,12 @@ def differences(
         old (Mapping[str, Any]): A stored row (JSON columns as text or decoded).
         new (Mapping[str, Any]): A candidate row.
         columns (tuple[str, ...], optional): The columns to compare.
-            (default: :data:`RESULT_COLUMNS`)
+            (default: `RESULT_COLUMNS`)
 
     Returns:
         list[str]: ``"column: old -> new"`` for each differing column (JSON
         columns compared canonically, results without their
-        :data:`PROVENANCE_KEYS`); empty if the rows agree.
+        `PROVENANCE_KEYS`); empty if the rows agree.
     """
     out = []
     for column in columns:
@@ -232,7 +232,7 @@ def teacher_changes(
 
     Returns:
         tuple[list[str], dict[str, Any]]: The conflicting differences (see
-        :func:`differences`) and the :data:`TEACHER_FILLABLE` columns that are
+        `differences()`) and the `TEACHER_FILLABLE` columns that are
         NULL in ``old`` and set in ``new``, to be filled in.
     """
     diffs = differences(old, new, TEACHER_IDENTITY)
@@ -246,7 +246,7 @@ def same_weights(a: bytes, b: bytes) -> bool:
     """Whether two weight blobs hold equal tensors (byte-equal or tensor-equal).
 
     Args:
-        a (bytes): A blob of :func:`~dassgnn.records.codec.encode_state_dict`.
+        a (bytes): A blob of `encode_state_dict()`.
         b (bytes): Another.
 
     Returns:

@@ -9,8 +9,8 @@ from typing import Any
 
 from dassgnn.utils.validation import check_ints
 
-#: Width multipliers are stored as integer multiples of ``1 / WIDTH_DENOMINATOR``.
 WIDTH_DENOMINATOR = 16
+"""Width multipliers are stored as integer multiples of ``1 / WIDTH_DENOMINATOR``."""
 
 
 @dataclass(frozen=True)
@@ -18,11 +18,12 @@ class Arch:
     r"""An immutable, hashable student architecture: a depth per stage and a
     width multiplier per active block.
 
-    Widths are integers in units of :math:`1/16` (``WIDTH_DENOMINATOR``), so
+    Widths are integers in units of $1/16$ (``WIDTH_DENOMINATOR``), so
     ``16`` is the teacher's width and ``8`` half of it; only the widths of the
-    blocks a stage actually has are stored. Whether an :class:`Arch` belongs to
+    blocks a stage actually has are stored. Whether an [`Arch`][dassgnn.space.Arch] belongs to
     a space, and which network it builds, is the space's business
-    (:meth:`ResNetSpace.contains`, :meth:`ResNetSpace.canonical`).
+    ([`ResNetSpace.contains()`][dassgnn.space.ResNetSpace.contains],
+    [`ResNetSpace.canonical()`][dassgnn.space.ResNetSpace.canonical]).
 
     The canonical string id is ``"<depths>|<widths of stage 1>|..."``, e.g.
     ``"2,1|16,12|8"`` for two stages of depth 2 and 1.
@@ -76,7 +77,7 @@ class Arch:
 
     @classmethod
     def from_id(cls, arch_id: str) -> Arch:
-        """Parses an id made by :attr:`id`.
+        """Parses an id made by `id`.
 
         Raises:
             ValueError: If ``arch_id`` is not of the form ``"d1,d2|w,w|w"``.
@@ -97,7 +98,7 @@ class Arch:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Arch:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of `to_dict()`."""
         if not isinstance(data, dict) or set(data) != {"depths", "widths"}:
             raise ValueError(
                 f"an Arch dict has exactly the keys 'depths' and 'widths', got {data!r}"
@@ -105,12 +106,12 @@ class Arch:
         return cls(tuple(data["depths"]), tuple(tuple(w) for w in data["widths"]))
 
     def to_json(self) -> str:
-        """Compact JSON text of :meth:`to_dict`."""
+        """Compact JSON text of `to_dict()`."""
         return json.dumps(self.to_dict(), separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> Arch:
-        """Inverse of :meth:`to_json`."""
+        """Inverse of `to_json()`."""
         return cls.from_dict(json.loads(text))
 
     def __str__(self) -> str:

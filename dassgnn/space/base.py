@@ -1,7 +1,7 @@
 """The search-space protocol, the shared base class and the registry of spaces.
 
 Everything that knows what a network of a space looks like lives behind
-:class:`SearchSpace`: parsing and checking architectures, building networks,
+[`SearchSpace`][dassgnn.space.SearchSpace]: parsing and checking architectures, building networks,
 counting their cost, remapping a teacher's weights into a student, and
 encoding an architecture as a graph. The records, the collector, KD training,
 the predictor and search only call these methods, so a new space plugs in by
@@ -72,7 +72,8 @@ class GraphSchema:
 
 def space_key(space: SearchSpace | Mapping[str, Any]) -> str:
     """The stable key of a search space: ``"<name>-<12 hex digits of sha1>"`` of
-    the canonical JSON of its settings (:meth:`SearchSpace.to_dict`).
+    the canonical JSON of its settings
+    ([`SearchSpace.to_dict()`][dassgnn.space.SearchSpace.to_dict]).
 
     Args:
         space (SearchSpace or Mapping): A space or its settings dict.
@@ -106,13 +107,13 @@ def space_settings(space: SearchSpace | Mapping[str, Any]) -> dict[str, Any]:
 
 @runtime_checkable
 class SearchSpace(Protocol):
-    """What a search space provides. :class:`~dassgnn.space.ResNetSpace` is the
-    reference implementation; :class:`BaseSpace` implements the generic part.
+    """What a search space provides. [`ResNetSpace`][dassgnn.space.ResNetSpace] is the
+    reference implementation; [`BaseSpace`][dassgnn.space.BaseSpace] implements the generic part.
 
-    An architecture is an :class:`~dassgnn.space.Arch`: a depth per stage and
+    An architecture is an [`Arch`][dassgnn.space.Arch]: a depth per stage and
     one integer choice per block, whose meaning (a width, a kernel, an
     expansion ratio) is the space's business. Its string id is what the
-    records store; :meth:`parse` turns it back into a checked member.
+    records store; `parse()` turns it back into a checked member.
     """
 
     #: The registered name of the space.
@@ -120,7 +121,8 @@ class SearchSpace(Protocol):
 
     @property
     def key(self) -> str:
-        """The stable key of the space and its settings (:func:`space_key`)."""
+        """The stable key of the space and its settings
+        ([`space_key()`][dassgnn.space.space_key])."""
         ...
 
     @property
@@ -130,15 +132,16 @@ class SearchSpace(Protocol):
 
     @property
     def graph_schema(self) -> GraphSchema:
-        """What the graphs of :meth:`to_graph` hold."""
+        """What the graphs of `to_graph()` hold."""
         ...
 
     def to_dict(self) -> dict[str, Any]:
-        """The settings that recreate the space with :func:`space_from_dict`, with ``"name"``."""
+        """The settings that recreate the space with
+        [`space_from_dict()`][dassgnn.space.space_from_dict], with ``"name"``."""
         ...
 
     def why_not(self, arch: Any) -> str | None:
-        """Why ``arch`` is not a member, or :obj:`None` if it is."""
+        """Why ``arch`` is not a member, or `None` if it is."""
         ...
 
     def contains(self, arch: Any) -> bool:
@@ -146,7 +149,7 @@ class SearchSpace(Protocol):
         ...
 
     def check(self, arch: Any) -> Arch:
-        """Returns ``arch`` if it is a member; raises a :class:`ValueError` naming why not."""
+        """Returns ``arch`` if it is a member; raises a `ValueError` naming why not."""
         ...
 
     def parse(self, arch_id: str) -> Arch:
@@ -169,7 +172,7 @@ class SearchSpace(Protocol):
         ...
 
     def params(self, arch: Arch, num_classes: int, in_channels: int = 3) -> int:
-        """Trainable parameters of :meth:`build` (analytic)."""
+        """Trainable parameters of `build()` (analytic)."""
         ...
 
     def flops(
@@ -194,15 +197,15 @@ class SearchSpace(Protocol):
         ...
 
     def to_graph(self, arch: Arch) -> Data:
-        """The architecture as a PyG graph following :attr:`graph_schema`."""
+        """The architecture as a PyG graph following `graph_schema`."""
         ...
 
 
 class BaseSpace:
     """The generic part of a search space: identity (key, equality, hashing)
-    from :meth:`to_dict`, and membership (``contains``, ``check``, ``parse``,
-    ``in``) from :meth:`why_not`. Subclasses implement the rest of
-    :class:`SearchSpace`."""
+    from `to_dict()`, and membership (``contains``, ``check``, ``parse``,
+    ``in``) from `why_not()`. Subclasses implement the rest of
+    [`SearchSpace`][dassgnn.space.SearchSpace]."""
 
     name: str = "space"
 
@@ -212,11 +215,12 @@ class BaseSpace:
 
     @property
     def key(self) -> str:
-        """The stable key of the space and its settings (:func:`space_key`)."""
+        """The stable key of the space and its settings
+        ([`space_key()`][dassgnn.space.space_key])."""
         return space_key(self.to_dict())
 
     def why_not(self, arch: Any) -> str | None:
-        """Why ``arch`` is not a member, or :obj:`None` if it is."""
+        """Why ``arch`` is not a member, or `None` if it is."""
         raise NotImplementedError
 
     def contains(self, arch: Any) -> bool:
@@ -230,7 +234,7 @@ class BaseSpace:
         """Returns ``arch`` if it is a member.
 
         Raises:
-            TypeError: If ``arch`` is not an :class:`~dassgnn.space.Arch`.
+            TypeError: If ``arch`` is not an [`Arch`][dassgnn.space.Arch].
             ValueError: If it is outside the space (the message says why).
         """
         reason = self.why_not(arch)
@@ -275,8 +279,8 @@ class BaseSpace:
         return hash(self.key)
 
 
-#: The registry of search spaces.
 SPACES: Registry[SearchSpace] = Registry("search space")
+"""The registry of search spaces."""
 
 
 def register_space(name: str) -> Any:

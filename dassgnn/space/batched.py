@@ -1,14 +1,14 @@
-"""Many students of a :class:`~dassgnn.space.ResNetSpace` as one network.
+"""Many students of a [`ResNetSpace`][dassgnn.space.ResNetSpace] as one network.
 
-A student of a :class:`~dassgnn.space.ResNetSpace` is the teacher with some
-channels and blocks switched off. :class:`BatchedResNet` holds :math:`P`
+A student of a [`ResNetSpace`][dassgnn.space.ResNetSpace] is the teacher with some
+channels and blocks switched off. `BatchedResNet` holds $P$
 teacher-shaped copies side by side as grouped convolutions (``groups=P``),
 with a channel mask per block and a block mask per student: masked channels
 are zeroed after BatchNorm, so convolutions, shortcuts (zero-pad, drop, max-pool)
 and the classifier see exactly the student's channels, and a switched-off
 block passes its input through. Loaded from the teacher, every student
 starts exactly as with ``copy_first`` remapping. The batched trainer
-(:func:`~dassgnn.kd.train_batched`) trains them together; on a GPU this
+([`train_batched()`][dassgnn.kd.train_batched]) trains them together; on a GPU this
 trades FLOPs (every student runs at teacher size) for far fewer, larger kernels.
 """
 
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 
 class _GroupedBlock(nn.Module):
-    """The two convolutions of one teacher block for :math:`P` students (``groups=P``)."""
+    """The two convolutions of one teacher block for $P$ students (``groups=P``)."""
 
     def __init__(self, p: int, c_in: int, width: int, stride: int, stage: int, index: int) -> None:
         super().__init__()
@@ -40,17 +40,17 @@ class _GroupedBlock(nn.Module):
 
 
 class BatchedResNet(nn.Module):
-    r""":math:`P` students of a :class:`~dassgnn.space.ResNetSpace` as one network.
+    r"""$P$ students of a [`ResNetSpace`][dassgnn.space.ResNetSpace] as one network.
 
     Args:
         space (ResNetSpace): The space; every student is stored at its teacher's shape.
-        archs (Sequence[Arch]): The :math:`P` students.
+        archs (Sequence[Arch]): The $P$ students.
         num_classes (int): Output classes.
-        in_channels (int, optional): Image channels. (default: :obj:`3`)
+        in_channels (int, optional): Image channels. (default: `3`)
 
     Shapes:
-        - **input:** :math:`(N, C_{img}, H, W)`, shared by all students
-        - **output:** :math:`(N, P, K)` logits
+        - **input:** $(N, C_{img}, H, W)$, shared by all students
+        - **output:** $(N, P, K)$ logits
     """
 
     stem_mask: Tensor
@@ -87,7 +87,7 @@ class BatchedResNet(nn.Module):
         self.reset_parameters()
 
     def grouped_blocks(self) -> list[_GroupedBlock]:
-        """The teacher's blocks, in order, each holding the :math:`P` students' convolutions."""
+        """The teacher's blocks, in order, each holding the $P$ students' convolutions."""
         return [cast(_GroupedBlock, block) for block in self.blocks]
 
     def _masks(self) -> tuple[Tensor, Tensor, Tensor]:
@@ -119,7 +119,7 @@ class BatchedResNet(nn.Module):
 
     @torch.no_grad()
     def load_teacher(self, state: dict[str, Tensor]) -> BatchedResNet:
-        """Copies a teacher's state dict (a :class:`~dassgnn.space.ResNet` of the
+        """Copies a teacher's state dict (a [`ResNet`][dassgnn.space.ResNet] of the
         space's teacher) into every student: ``copy_first`` remapping."""
         p = self.num_students
 

@@ -1,6 +1,6 @@
 """The conformance checks every search space passes (like scikit-learn's ``check_estimator``).
 
-:func:`check_space` runs a space through what the rest of the library relies
+`check_space()` runs a space through what the rest of the library relies
 on; ``tests/space/test_conformance.py`` runs it over every registered space,
 and an author of a new space calls it from their own tests::
 
@@ -20,7 +20,7 @@ from dassgnn.space.base import SearchSpace, space_from_dict
 
 
 class SpaceCheckError(AssertionError):
-    """A search space broke one of the promises of :class:`~dassgnn.space.SearchSpace`."""
+    """A search space broke one of the promises of [`SearchSpace`][dassgnn.space.SearchSpace]."""
 
 
 def _require(condition: bool, message: str) -> None:
@@ -81,7 +81,7 @@ def check_space(
     num_archs: int = 8,
     seed: int = 0,
 ) -> None:
-    """Checks that ``space`` keeps every promise of :class:`~dassgnn.space.SearchSpace`.
+    """Checks that ``space`` keeps every promise of [`SearchSpace`][dassgnn.space.SearchSpace].
 
     Sampling (distinct, canonical, reproducible members), the id and JSON round
     trips, settings and key round trips through the registry, building
@@ -94,11 +94,11 @@ def check_space(
 
     Args:
         space (SearchSpace): The space.
-        num_classes (int, optional): Classes of the built networks. (default: :obj:`5`)
-        in_channels (int, optional): Image channels. (default: :obj:`3`)
-        image_size (int, optional): Input size of the forward checks. (default: :obj:`16`)
-        num_archs (int, optional): Architectures sampled for the checks. (default: :obj:`8`)
-        seed (int, optional): Seed of the sampling and the inputs. (default: :obj:`0`)
+        num_classes (int, optional): Classes of the built networks. (default: `5`)
+        in_channels (int, optional): Image channels. (default: `3`)
+        image_size (int, optional): Input size of the forward checks. (default: `16`)
+        num_archs (int, optional): Architectures sampled for the checks. (default: `8`)
+        seed (int, optional): Seed of the sampling and the inputs. (default: `0`)
 
     Raises:
         SpaceCheckError: At the first broken promise, saying which.

@@ -14,7 +14,6 @@ from dassgnn.space.arch import Arch
 if TYPE_CHECKING:
     from dassgnn.space.resnet import ResNetSpace
 
-#: Node operation types, in one-hot order.
 OPS: tuple[str, ...] = (
     "input",
     "stem",
@@ -26,12 +25,12 @@ OPS: tuple[str, ...] = (
     "pool",
     "linear",
 )
-#: Stages beyond this many share the last stage one-hot slot.
+"""Node operation types, in one-hot order."""
 MAX_STAGES = 6
-#: Edge types, in one-hot order of ``edge_attr``.
+"""Stages beyond this many share the last stage one-hot slot."""
 EDGE_TYPES: tuple[str, ...] = ("flow", "residual")
+"""Edge types, in one-hot order of ``edge_attr``."""
 
-#: Names of the columns of ``Data.x``.
 NODE_FEATURES: tuple[str, ...] = (
     *(f"op={op}" for op in OPS),
     "in_rel",  # input channels / the teacher's channels at this place
@@ -45,6 +44,7 @@ NODE_FEATURES: tuple[str, ...] = (
     "block_pos",  # (block + 1) / the teacher's depth of the stage
     "block_last",  # 1 for nodes of the last block of a stage
 )
+"""Names of the columns of ``Data.x``."""
 NUM_NODE_FEATURES = len(NODE_FEATURES)
 
 
@@ -161,7 +161,7 @@ def _build(space: ResNetSpace, arch: Arch) -> _GraphBuilder:
 
 
 def resnet_to_graph(space: ResNetSpace, arch: Arch) -> Data:
-    r"""Encodes a member of a :class:`~dassgnn.space.ResNetSpace` as a directed graph.
+    r"""Encodes a member of a [`ResNetSpace`][dassgnn.space.ResNetSpace] as a directed graph.
 
     One node per layer, in topological order: the input, the stem
     (conv-BN-ReLU), and for every block its first convolution (conv-BN-ReLU),
@@ -169,7 +169,7 @@ def resnet_to_graph(space: ResNetSpace, arch: Arch) -> Data:
     pads, drops or pools) and the addition with ReLU; then global pooling and
     the linear head. ``flow`` edges follow the data through the convolutions,
     ``residual`` edges run from a block's input through its shortcut to the
-    addition. Node features (:data:`NODE_FEATURES`) hold the op type, the
+    addition. Node features ([`NODE_FEATURES`][dassgnn.space.NODE_FEATURES]) hold the op type, the
     channels relative to the teacher's at that place and on a log scale, the
     stride and resolution, and the stage and block position, so two different
     architectures never give the same graph.
@@ -179,16 +179,16 @@ def resnet_to_graph(space: ResNetSpace, arch: Arch) -> Data:
         arch (Arch): A member of ``space``.
 
     Returns:
-        Data: ``x`` :math:`(|V|, F)` with :math:`F` = ``NUM_NODE_FEATURES``,
-        ``edge_index`` :math:`(2, |E|)`, ``edge_attr`` :math:`(|E|, 2)` one-hot
-        edge types, ``op`` :math:`(|V|,)` op indices into :data:`OPS`, and
-        ``arch_id``. Graphs batch with :class:`torch_geometric.data.Batch`.
+        Data: ``x`` $(|V|, F)$ with $F$ = ``NUM_NODE_FEATURES``,
+        ``edge_index`` $(2, |E|)$, ``edge_attr`` $(|E|, 2)$ one-hot
+        edge types, ``op`` $(|V|,)$ op indices into [`OPS`][dassgnn.space.OPS], and
+        ``arch_id``. Graphs batch with `torch_geometric.data.Batch`.
     """
     return _build(space, arch).data(arch)
 
 
 def resnet_to_networkx(space: ResNetSpace, arch: Arch) -> nx.DiGraph:
-    """The graph of :func:`resnet_to_graph` as a :class:`networkx.DiGraph` for
+    """The graph of [`resnet_to_graph()`][dassgnn.space.resnet_to_graph] as a `networkx.DiGraph` for
     drawing: nodes carry ``op``, ``in_channels``, ``out_channels``, ``stride``,
     ``stage``, ``block`` and a readable ``label``; edges carry ``kind``."""
     g = _build(space, arch)

@@ -1,4 +1,4 @@
-"""The networks that :class:`~dassgnn.space.ResNetSpace` builds."""
+"""The networks that [`ResNetSpace`][dassgnn.space.ResNetSpace] builds."""
 
 from __future__ import annotations
 
@@ -12,22 +12,22 @@ from torch import Tensor, nn
 
 class ChannelShortcut(nn.Module):
     r"""The parameter-free residual shortcut of DaSS (``IdentityShortCut``),
-    the "option A" shortcut of `He et al. (2016) <https://arxiv.org/abs/1512.03385>`_.
+    the "option A" shortcut of [He et al. (2016)](https://arxiv.org/abs/1512.03385).
 
     Channels are zero-padded at the end when the block widens and the first
-    ``out_channels`` are kept when it narrows; a stride :math:`s > 1` is applied
-    by :math:`s \times s` max pooling with ``ceil_mode=True``, so that the
-    spatial size matches a padded :math:`3 \times 3` convolution of stride
-    :math:`s` for any input size.
+    ``out_channels`` are kept when it narrows; a stride $s > 1$ is applied
+    by $s \times s$ max pooling with ``ceil_mode=True``, so that the
+    spatial size matches a padded $3 \times 3$ convolution of stride
+    $s$ for any input size.
 
     Args:
         in_channels (int): Channels of the block input.
         out_channels (int): Channels of the block output.
-        stride (int, optional): Spatial stride of the block. (default: :obj:`1`)
+        stride (int, optional): Spatial stride of the block. (default: `1`)
 
     Shapes:
-        - **input:** :math:`(N, C_{in}, H, W)`
-        - **output:** :math:`(N, C_{out}, \lceil H/s \rceil, \lceil W/s \rceil)`
+        - **input:** $(N, C_{in}, H, W)$
+        - **output:** $(N, C_{out}, \lceil H/s \rceil, \lceil W/s \rceil)$
     """
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
@@ -58,21 +58,22 @@ class ChannelShortcut(nn.Module):
 
 
 class BasicBlock(nn.Module):
-    r"""A ResNet basic block whose two :math:`3 \times 3` convolutions both have
-    ``out_channels`` channels, with a :class:`ChannelShortcut`:
+    r"""A ResNet basic block whose two $3 \times 3$ convolutions both have
+    ``out_channels`` channels, with a [`ChannelShortcut`][dassgnn.space.ChannelShortcut]:
 
-    .. math::
-        \mathbf{y} = \mathrm{ReLU}\big(\mathrm{BN}(W_2 * \mathrm{ReLU}(\mathrm{BN}(W_1 *
-        \mathbf{x}))) + \mathrm{shortcut}(\mathbf{x})\big)
+    $$
+    \mathbf{y} = \mathrm{ReLU}\big(\mathrm{BN}(W_2 * \mathrm{ReLU}(\mathrm{BN}(W_1 *
+    \mathbf{x}))) + \mathrm{shortcut}(\mathbf{x})\big)
+    $$
 
     Args:
         in_channels (int): Input channels.
         out_channels (int): Output channels of both convolutions.
-        stride (int, optional): Stride of the first convolution. (default: :obj:`1`)
+        stride (int, optional): Stride of the first convolution. (default: `1`)
 
     Shapes:
-        - **input:** :math:`(N, C_{in}, H, W)`
-        - **output:** :math:`(N, C_{out}, \lceil H/s \rceil, \lceil W/s \rceil)`
+        - **input:** $(N, C_{in}, H, W)$
+        - **output:** $(N, C_{out}, \lceil H/s \rceil, \lceil W/s \rceil)$
     """
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
@@ -107,19 +108,19 @@ class BasicBlock(nn.Module):
 
 
 class ResNet(nn.Module):
-    r"""A CIFAR-style ResNet of :class:`BasicBlock` stages: a :math:`3 \times 3`
+    r"""A CIFAR-style ResNet of [`BasicBlock`][dassgnn.space.BasicBlock] stages: a $3 \times 3$
     stem convolution with BN and ReLU, the stages, global average pooling and a
-    linear classifier. Built by :meth:`~dassgnn.space.ResNetSpace.build`.
+    linear classifier. Built by [`build()`][dassgnn.space.ResNetSpace.build].
 
     Args:
         channels (Sequence[Sequence[int]]): Output channels of every block, per stage.
         strides (Sequence[int]): Stride of each stage's first block.
         num_classes (int): Number of output classes.
-        in_channels (int, optional): Image channels. (default: :obj:`3`)
+        in_channels (int, optional): Image channels. (default: `3`)
 
     Shapes:
-        - **input:** :math:`(N, C_{img}, H, W)`
-        - **output:** :math:`(N, K)` logits
+        - **input:** $(N, C_{img}, H, W)$
+        - **output:** $(N, K)$ logits
     """
 
     def __init__(

@@ -1,15 +1,15 @@
 r"""Teacher → student parameter remapping, as in DaSS.
 
-A student of a :class:`~dassgnn.space.ResNetSpace` is initialised from its
+A student of a [`ResNetSpace`][dassgnn.space.ResNetSpace] is initialised from its
 teacher by choosing, for every student block, a teacher block of the same
 stage, and for every tensor dimension, which of the teacher's channels to
-copy. Three strategies are registered in :data:`REMAP_STRATEGIES`:
+copy. Three strategies are registered in [`REMAP_STRATEGIES`][dassgnn.space.REMAP_STRATEGIES]:
 
-- ``copy_first`` (default): the first :math:`d` blocks of a stage and the
-  first :math:`c` channels of every dimension;
-- ``copy_last``: the last :math:`d` blocks and the last :math:`c` channels;
+- ``copy_first`` (default): the first $d$ blocks of a stage and the
+  first $c$ channels of every dimension;
+- ``copy_last``: the last $d$ blocks and the last $c$ channels;
 - ``uniform``: blocks and channels evenly spaced over the teacher's
-  (index :math:`\lfloor i \cdot n_t / n_s \rfloor`), the uniform-stride
+  (index $\lfloor i \cdot n_t / n_s \rfloor$), the uniform-stride
   selection generalised to non-integer ratios.
 
 Convolution weights, BatchNorm weights, biases and running statistics and the
@@ -31,7 +31,7 @@ from dassgnn.registry import Registry
 class RemapStrategy:
     """Chooses the teacher blocks and channels a student copies.
 
-    Subclasses implement :meth:`indices`; the same rule selects blocks within
+    Subclasses implement `indices()`; the same rule selects blocks within
     a stage and channels within a dimension.
     """
 
@@ -46,6 +46,7 @@ class RemapStrategy:
 
 
 REMAP_STRATEGIES: Registry[RemapStrategy] = Registry("remap strategy")
+"""The registry of remapping strategies: ``copy_first``, ``copy_last``, ``uniform``."""
 
 
 @REMAP_STRATEGIES.register("copy_first")
@@ -110,7 +111,8 @@ def remap_state_dict(
         student_state (Mapping[str, Tensor]): The student's ``state_dict()``;
             only its keys and shapes are used.
         strategy (str or RemapStrategy, optional): A name from
-            :data:`REMAP_STRATEGIES` or a strategy. (default: :obj:`"copy_first"`)
+            [`REMAP_STRATEGIES`][dassgnn.space.REMAP_STRATEGIES] or a strategy. (default:
+            `"copy_first"`)
 
     Returns:
         dict[str, Tensor]: A state dict for the student.
@@ -170,9 +172,9 @@ def remap(
 ) -> nn.Module:
     """Initialises ``student`` in place from ``teacher`` and returns it.
 
-    Both are networks of the same :class:`~dassgnn.space.ResNetSpace` (the
-    teacher usually being :attr:`~dassgnn.space.ResNetSpace.teacher`); see
-    :func:`remap_state_dict` for the arguments and errors.
+    Both are networks of the same [`ResNetSpace`][dassgnn.space.ResNetSpace] (the
+    teacher usually being [`teacher`][dassgnn.space.ResNetSpace.teacher]); see
+    [`remap_state_dict()`][dassgnn.space.remap_state_dict] for the arguments and errors.
     """
     state = remap_state_dict(teacher.state_dict(), student.state_dict(), strategy)
     student.load_state_dict(state)

@@ -22,25 +22,27 @@ from dassgnn.utils.validation import check_int, check_ints
 
 @register_space("resnet")
 class ResNetSpace(BaseSpace):
-    r"""The ResNet search space of `DaSS (Lee et al., ICLR 2023)
-    <https://openreview.net/forum?id=SEh5SfEQtqB>`_, built from a teacher.
+    r"""The ResNet search space of
+    [DaSS (Lee et al., ICLR 2023)](https://openreview.net/forum?id=SEh5SfEQtqB), built from a
+    teacher.
 
-    The teacher is a CIFAR-style ResNet of :class:`~dassgnn.space.modules.BasicBlock`
+    The teacher is a CIFAR-style ResNet of [`BasicBlock`][dassgnn.space.BasicBlock]
     stages with ``depths[s]`` blocks of ``widths[s]`` channels and stride
     ``strides[s]`` at each stage's first block. A student keeps the stages and
-    picks a depth :math:`1 \le d_s \le D_s` per stage and, for each of its
-    blocks, a width multiplier :math:`m \in \{8/16, 9/16, \dots, 16/16\}` that
+    picks a depth $1 \le d_s \le D_s$ per stage and, for each of its
+    blocks, a width multiplier $m \in \{8/16, 9/16, \dots, 16/16\}$ that
     sets the block's output channels to
 
-    .. math::
-        c = \max\big(1, \mathrm{round}(m \cdot w_s)\big)
+    $$
+    c = \max\big(1, \mathrm{round}(m \cdot w_s)\big)
+    $$
 
     (rounding half up). The stem has the width of the first block. Shortcuts
-    are parameter-free as in DaSS (:class:`~dassgnn.space.modules.ChannelShortcut`:
+    are parameter-free as in DaSS ([`ChannelShortcut`][dassgnn.space.ChannelShortcut]:
     zero-pad or drop channels, max-pool for stride), so the teacher, with every
     depth at its maximum and every multiplier 1, is the largest member.
     Multipliers that round to the same channel count build the same network
-    and are one architecture: :meth:`canonical` maps them to one representative.
+    and are one architecture: `canonical()` maps them to one representative.
 
     The default teacher (stages of 3, 3, 3 blocks of 8, 16, 32 channels,
     strides 1, 2, 2) is the CIFAR ResNet-20 layout at half width: 68 k
@@ -49,13 +51,13 @@ class ResNetSpace(BaseSpace):
 
     Args:
         widths (Sequence[int], optional): The teacher's channels per stage.
-            (default: :obj:`(8, 16, 32)`)
+            (default: `(8, 16, 32)`)
         depths (Sequence[int], optional): The teacher's blocks per stage, the
-            maximum depth of a student. (default: :obj:`(3, 3, 3)`)
+            maximum depth of a student. (default: `(3, 3, 3)`)
         strides (Sequence[int], optional): Stride of each stage's first block.
-            (default: :obj:`(1, 2, 2)`)
+            (default: `(1, 2, 2)`)
         width_steps (Sequence[int], optional): The allowed multipliers in
-            sixteenths. (default: :obj:`(8, 9, ..., 16)`)
+            sixteenths. (default: `(8, 9, ..., 16)`)
     """
 
     name = "resnet"
@@ -84,7 +86,8 @@ class ResNetSpace(BaseSpace):
         self.width_steps = tuple(sorted(steps))
 
     def to_dict(self) -> dict[str, Any]:
-        """The settings, with ``"name"``, for :func:`~dassgnn.space.space_from_dict`."""
+        """The settings, with ``"name"``, for
+        [`space_from_dict()`][dassgnn.space.space_from_dict]."""
         return {
             "name": self.name,
             "widths": list(self.widths),
@@ -122,7 +125,7 @@ class ResNetSpace(BaseSpace):
         )
 
     def why_not(self, arch: Any) -> str | None:
-        """Why ``arch`` is not a member, or :obj:`None` if it is."""
+        """Why ``arch`` is not a member, or `None` if it is."""
         if not isinstance(arch, Arch):
             return f"expected an Arch, got {type(arch).__name__}"
         if arch.num_stages != self.num_stages:
@@ -140,8 +143,8 @@ class ResNetSpace(BaseSpace):
 
     def canonical(self, arch: Arch) -> Arch:
         """The one encoding of the network ``arch`` builds: for each block, among
-        the multipliers giving its channel count :math:`c`, the one whose exact
-        width :math:`m \\cdot w` is nearest to :math:`c` (ties go to the larger),
+        the multipliers giving its channel count $c$, the one whose exact
+        width $m \\cdot w$ is nearest to $c$ (ties go to the larger),
         so the teacher's full widths stay 16/16."""
         self.check(arch)
         widths = []
@@ -234,9 +237,9 @@ class ResNetSpace(BaseSpace):
         Args:
             arch (Arch): A member of the space.
             num_classes (int): Output classes.
-            in_channels (int, optional): Image channels. (default: :obj:`3`)
+            in_channels (int, optional): Image channels. (default: `3`)
             seed (int, optional): Seeds the initial weights without touching the
-                global random state. (default: :obj:`None`, the global state)
+                global random state. (default: `None`, the global state)
         """
         num_classes = check_int(num_classes, "num_classes", minimum=1)
         in_channels = check_int(in_channels, "in_channels", minimum=1)
@@ -248,7 +251,7 @@ class ResNetSpace(BaseSpace):
             return ResNet(channels, self.strides, num_classes, in_channels)
 
     def params(self, arch: Arch, num_classes: int, in_channels: int = 3) -> int:
-        """Trainable parameters of :meth:`build`'s network (convolutions, BN
+        """Trainable parameters of `build()`'s network (convolutions, BN
         scales and shifts, the classifier), computed analytically."""
         num_classes = check_int(num_classes, "num_classes", minimum=1)
         in_channels = check_int(in_channels, "in_channels", minimum=1)
@@ -286,30 +289,30 @@ class ResNetSpace(BaseSpace):
         self, teacher: nn.Module, student: nn.Module, strategy: str | RemapStrategy = "copy_first"
     ) -> nn.Module:
         """Initialises ``student`` in place from ``teacher`` (both networks of
-        this space) with a strategy of :data:`~dassgnn.space.REMAP_STRATEGIES`;
-        see :func:`~dassgnn.space.remap_state_dict`."""
+        this space) with a strategy of [`REMAP_STRATEGIES`][dassgnn.space.REMAP_STRATEGIES];
+        see [`remap_state_dict()`][dassgnn.space.remap_state_dict]."""
         return remap(teacher, student, strategy)
 
     def features(self, model: nn.Module, x: Tensor) -> list[Tensor]:
-        """The stem's and every stage's output of a network built by :meth:`build`."""
+        """The stem's and every stage's output of a network built by `build()`."""
         if not isinstance(model, ResNet):
             raise TypeError(f"model must be a ResNet built by {self!r}, got {type(model).__name__}")
         return model.features(x)
 
     @property
     def graph_schema(self) -> GraphSchema:
-        """Node ops, node features and edge types of :meth:`to_graph`."""
+        """Node ops, node features and edge types of `to_graph()`."""
         return GraphSchema(OPS, NODE_FEATURES, EDGE_TYPES)
 
     def to_graph(self, arch: Arch) -> Data:
-        """The architecture as a graph; see :func:`~dassgnn.space.graph.resnet_to_graph`."""
+        """The architecture as a graph; see [`resnet_to_graph()`][dassgnn.space.resnet_to_graph]."""
         return resnet_to_graph(self, arch)
 
     def build_batched(
         self, archs: Sequence[Arch], num_classes: int, in_channels: int = 3
     ) -> BatchedResNet:
         """Many students as one network for the batched trainer
-        (:class:`~dassgnn.space.batched.BatchedResNet`)."""
+        (`BatchedResNet`)."""
         num_classes = check_int(num_classes, "num_classes", minimum=1)
         in_channels = check_int(in_channels, "in_channels", minimum=1)
         return BatchedResNet(self, archs, num_classes, in_channels)

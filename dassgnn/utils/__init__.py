@@ -1,6 +1,6 @@
 """Small shared helpers: argument checks and scatter reductions.
 
-:mod:`dassgnn.utils.validation` needs only NumPy; the scatter helpers import
+`dassgnn.utils.validation` needs only NumPy; the scatter helpers import
 torch, so they load on first use.
 """
 

@@ -1,8 +1,8 @@
-"""Scatter reductions, with `torch-scatter <https://github.com/rusty1s/pytorch_scatter>`_
+"""Scatter reductions, with [torch-scatter](https://github.com/rusty1s/pytorch_scatter)
 when it is installed and a pure-PyTorch fallback otherwise.
 
 As in PyTorch Geometric (``torch_geometric.typing.WITH_TORCH_SCATTER``), the
-module-level flag :data:`WITH_TORCH_SCATTER` says which path is taken; tests
+module-level flag `WITH_TORCH_SCATTER` says which path is taken; tests
 switch it off to exercise the fallback.
 """
 
@@ -40,12 +40,12 @@ def scatter_sum(src: Tensor, index: Tensor, dim_size: int | None = None) -> Tens
     r"""Sums the rows of ``src`` that share an ``index``.
 
     Args:
-        src (Tensor): :math:`(N, *)` values.
-        index (Tensor): :math:`(N,)` group of each row.
+        src (Tensor): $(N, *)$ values.
+        index (Tensor): $(N,)$ group of each row.
         dim_size (int, optional): Number of groups. (default: ``index.max() + 1``)
 
     Returns:
-        Tensor: :math:`(\text{dim\_size}, *)`.
+        Tensor: $(\text{dim\_size}, *)$.
     """
     size = _check(src, index, dim_size)
     if WITH_TORCH_SCATTER and src.numel():
@@ -58,12 +58,12 @@ def scatter_mean(src: Tensor, index: Tensor, dim_size: int | None = None) -> Ten
     r"""Averages the rows of ``src`` that share an ``index``; empty groups are 0.
 
     Args:
-        src (Tensor): :math:`(N, *)` floating values.
-        index (Tensor): :math:`(N,)` group of each row.
+        src (Tensor): $(N, *)$ floating values.
+        index (Tensor): $(N,)$ group of each row.
         dim_size (int, optional): Number of groups. (default: ``index.max() + 1``)
 
     Returns:
-        Tensor: :math:`(\text{dim\_size}, *)`.
+        Tensor: $(\text{dim\_size}, *)$.
     """
     size = _check(src, index, dim_size)
     if WITH_TORCH_SCATTER and src.numel():

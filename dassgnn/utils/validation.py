@@ -36,8 +36,8 @@ def check_int(
     Args:
         value (Any): The value; Python and NumPy integers pass, ``bool`` does not.
         name (str): Its name, for the error message.
-        minimum (int, optional): The smallest allowed value. (default: :obj:`None`)
-        maximum (int, optional): The largest allowed value. (default: :obj:`None`)
+        minimum (int, optional): The smallest allowed value. (default: `None`)
+        maximum (int, optional): The largest allowed value. (default: `None`)
 
     Returns:
         int: The value as a Python ``int``.
@@ -59,7 +59,7 @@ def check_seed(value: Any, name: str = "seed") -> int:
 
     Args:
         value (Any): The value.
-        name (str, optional): Its name, for the error message. (default: :obj:`"seed"`)
+        name (str, optional): Its name, for the error message. (default: `"seed"`)
 
     Returns:
         int: The seed.
@@ -84,9 +84,9 @@ def check_ints(
     Args:
         values (Any): A list, tuple or 1-D array (not a string, not a scalar).
         name (str): Its name, for the error message.
-        minimum (int, optional): Smallest allowed element. (default: :obj:`None`)
-        maximum (int, optional): Largest allowed element. (default: :obj:`None`)
-        nonempty (bool, optional): Reject an empty sequence. (default: :obj:`False`)
+        minimum (int, optional): Smallest allowed element. (default: `None`)
+        maximum (int, optional): Largest allowed element. (default: `None`)
+        nonempty (bool, optional): Reject an empty sequence. (default: `False`)
 
     Returns:
         tuple[int, ...]: The values.
@@ -129,10 +129,10 @@ def check_float(
     Args:
         value (Any): The value; ints and NumPy floats pass, ``bool`` and strings do not.
         name (str): Its name, for the error message.
-        minimum (float, optional): Lower bound. (default: :obj:`None`)
-        maximum (float, optional): Upper bound. (default: :obj:`None`)
-        min_open (bool, optional): Exclude the lower bound itself. (default: :obj:`False`)
-        max_open (bool, optional): Exclude the upper bound itself. (default: :obj:`False`)
+        minimum (float, optional): Lower bound. (default: `None`)
+        maximum (float, optional): Upper bound. (default: `None`)
+        min_open (bool, optional): Exclude the lower bound itself. (default: `False`)
+        max_open (bool, optional): Exclude the upper bound itself. (default: `False`)
 
     Returns:
         float: The value as a Python ``float``.
