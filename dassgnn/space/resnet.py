@@ -13,7 +13,7 @@ from torch_geometric.data import Data
 
 from dassgnn.space.arch import WIDTH_DENOMINATOR, Arch
 from dassgnn.space.base import BaseSpace, GraphSchema, register_space
-from dassgnn.space.batched import BatchedResNet
+from dassgnn.space.batched import BatchedResNet, masked_student_features
 from dassgnn.space.graph import EDGE_TYPES, NODE_FEATURES, OPS, resnet_to_graph
 from dassgnn.space.modules import ResNet
 from dassgnn.space.remap import RemapStrategy, remap
@@ -307,6 +307,12 @@ class ResNetSpace(BaseSpace):
     def to_graph(self, arch: Arch) -> Data:
         """The architecture as a graph; see [`resnet_to_graph()`][dassgnn.space.resnet_to_graph]."""
         return resnet_to_graph(self, arch)
+
+    def student_features(self, teacher: nn.Module, archs: Sequence[Arch], x: Tensor) -> Tensor:
+        """Last-stage feature maps $(P, N, C, h, w)$ of students with ``teacher``'s
+        weights remapped ``copy_first``, from one masked pass
+        ([`masked_student_features`][dassgnn.space.batched.masked_student_features])."""
+        return masked_student_features(self, teacher, archs, x)
 
     def build_batched(
         self, archs: Sequence[Arch], num_classes: int, in_channels: int = 3

@@ -1,0 +1,140 @@
+"""The settings of the DaSS predictor and of its meta-training, in one record."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from dassgnn.encoders.arch import LAYERS
+from dassgnn.encoders.dataset import FEATURIZERS
+from dassgnn.encoders.functional import NoiseSpec
+from dassgnn.utils.validation import check_bool, check_choice, check_float, check_int, check_seed
+
+ARCH_ENCODERS = (*LAYERS, "flat")
+"""Architecture encoders: a GNN layer type of [`ArchGNN`][dassgnn.encoders.ArchGNN],
+or ``"flat"`` for the choice vector of the original DaSS code."""
+
+BRANCHES = ("arch", "cost", "dataset", "teacher", "student")
+"""The inputs of the fusion MLP that can be switched off for ablations."""
+
+
+@dataclass(frozen=True)
+class PredictorConfig:
+    """Every setting of a [`DaSSRanker`][dassgnn.predictor.DaSSRanker]: the model,
+    its inputs, and its meta-training. Frozen, validated, JSON round-trip
+    (it is stored in the checkpoint).
+
+    Args:
+        arch_encoder (str, optional): ``"gine"``, ``"gatv2"``, ``"topo"`` or ``"flat"``.
+            (default: `"gine"`)
+        hidden (int, optional): Width of the encoders and of the fusion MLP. (default: `64`)
+        gnn_layers (int, optional): Message-passing rounds. (default: `3`)
+        featurizer (str, optional): Image features of the dataset encoder:
+            ``"random_conv"`` (fixed, seeded) or ``"learned_conv"``. (default: `"random_conv"`)
+        per_class (int, optional): Images a class in the dataset sample. (default: `10`)
+        noise (NoiseSpec, optional): The fixed noise input of the functional maps.
+            (default: `NoiseSpec(seed=0, num=8, size=8)`)
+        branches (tuple[str, ...], optional): The inputs used, a subset of
+            [`BRANCHES`][dassgnn.predictor.config.BRANCHES]. (default: all)
+        meta (bool, optional): Meta-SGD with teacher-guided adaptation; `False`
+            fits one model on all tasks pooled. (default: `True`)
+        adapt (bool, optional): Adapt on the teacher at prediction time (only
+            with ``meta``). (default: `True`)
+        inner_steps (int, optional): Inner-loop steps. (default: `1`)
+        first_order (bool, optional): First-order Meta-SGD. (default: `False`)
+        support_students (int, optional): Measured students added to the
+            teacher in the support set during meta-training. (default: `0`)
+        steps (int, optional): Outer (meta) steps. (default: `600`)
+        meta_batch (int, optional): Tasks a meta step. (default: `4`)
+        query_size (int, optional): Students a task in a meta step. (default: `24`)
+        lr (float, optional): Adam learning rate of the outer loop. (default: `1e-3`)
+        weight_decay (float, optional): Adam weight decay. (default: `1e-4`)
+        rank_weight (float, optional): Weight of the pairwise ranking loss beside
+            the squared error. (default: `1.0`)
+        eval_every (int, optional): Meta steps between validations. (default: `50`)
+        seed (int, optional): Seeds initial weights and episode sampling. (default: `0`)
+    """
+
+    arch_encoder: str = "gine"
+    hidden: int = 64
+    gnn_layers: int = 3
+    featurizer: str = "random_conv"
+    per_class: int = 10
+    noise: NoiseSpec = field(default_factory=lambda: NoiseSpec(seed=0, num=8, size=8))
+    branches: tuple[str, ...] = BRANCHES
+    meta: bool = True
+    adapt: bool = True
+    inner_steps: int = 1
+    first_order: bool = False
+    support_students: int = 0
+    steps: int = 600
+    meta_batch: int = 4
+    query_size: int = 24
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    rank_weight: float = 1.0
+    eval_every: int = 50
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        def set_(name: str, value: Any) -> None:
+            object.__setattr__(self, name, value)
+
+        check_choice(self.arch_encoder, "arch_encoder", ARCH_ENCODERS)
+        check_choice(self.featurizer, "featurizer", FEATURIZERS)
+        for name, minimum in (
+            ("hidden", 1),
+            ("gnn_layers", 1),
+            ("per_class", 1),
+            ("inner_steps", 1),
+            ("support_students", 0),
+            ("steps", 0),
+            ("meta_batch", 1),
+            ("query_size", 2),
+            ("eval_every", 1),
+        ):
+            set_(name, check_int(getattr(self, name), name, minimum=minimum))
+        set_("seed", check_seed(self.seed))
+        for name in ("meta", "adapt", "first_order"):
+            set_(name, check_bool(getattr(self, name), name))
+        set_("lr", check_float(self.lr, "lr", minimum=0, min_open=True))
+        set_("weight_decay", check_float(self.weight_decay, "weight_decay", minimum=0))
+        set_("rank_weight", check_float(self.rank_weight, "rank_weight", minimum=0))
+        if isinstance(self.noise, dict):
+            set_("noise", NoiseSpec(**self.noise))
+        if not isinstance(self.noise, NoiseSpec):
+            raise TypeError(f"noise must be a NoiseSpec, got {type(self.noise).__name__}")
+        if isinstance(self.branches, str):
+            raise TypeError(f"branches must be a list of names, got {self.branches!r}")
+        branches = tuple(self.branches)
+        for b in branches:
+            check_choice(b, "branches", BRANCHES)
+        if not branches:
+            raise ValueError(f"branches must name at least one of {list(BRANCHES)}")
+        set_("branches", tuple(b for b in BRANCHES if b in branches))
+
+    def uses(self, branch: str) -> bool:
+        """Whether the fusion MLP sees ``branch``."""
+        return branch in self.branches
+
+    def replace(self, **changes: Any) -> PredictorConfig:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        out = dataclasses.asdict(self)
+        out["branches"] = list(self.branches)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PredictorConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        if not isinstance(data, dict):
+            raise TypeError(f"a predictor config must be a mapping, got {type(data).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"unknown predictor settings {unknown}; valid: {sorted(names)}")
+        return cls(**data)

@@ -1,0 +1,120 @@
+"""Episodes of meta-training and evaluation, built from a record store: one a
+task, with its teacher, its measured students (seed-mean KD accuracy) and the
+teacher as the support set."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from dassgnn.encoders import functional_maps
+from dassgnn.predictor.config import PredictorConfig
+from dassgnn.predictor.inputs import prepare_inputs, teacher_support
+from dassgnn.predictor.metasgd import Episode
+from dassgnn.space import Arch, SearchSpace, space_from_dict
+
+GRAM_KIND = "functional-gram"
+"""The ``kind`` of the functional maps cached in a record store's embeddings table."""
+
+
+def task_labels(store: Any, task_key: str) -> tuple[str, dict[str, float], dict[str, int]]:
+    """A task's teacher and the seed-mean KD accuracy of each of its students.
+
+    Returns:
+        tuple: The teacher id (the one with most KD runs), ``{arch_id: mean
+        accuracy}`` and ``{arch_id: number of seeds}``.
+
+    Raises:
+        ValueError: If the task has no KD run.
+    """
+    runs = store.runs(task_key, mode="kd")
+    if not runs:
+        raise ValueError(f"task {task_key!r} has no KD run in the records")
+    by_teacher: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for run in runs:
+        if run.test_acc is not None:
+            by_teacher[run.teacher_id][run.arch_id].append(run.test_acc)
+    teacher_id = max(by_teacher, key=lambda t: sum(len(v) for v in by_teacher[t].values()))
+    accs = by_teacher[teacher_id]
+    return (
+        teacher_id,
+        {a: float(np.mean(v)) for a, v in accs.items()},
+        {a: len(v) for a, v in accs.items()},
+    )
+
+
+def cached_grams(
+    store: Any,
+    space: SearchSpace,
+    teacher: torch.nn.Module,
+    teacher_id: str,
+    archs: Sequence[Arch],
+    config: PredictorConfig,
+) -> torch.Tensor:
+    """The functional maps of ``[space.teacher, *archs]``, read from the store's
+    embeddings table where cached, computed (and cached, if the store is
+    writable) otherwise."""
+    wanted = [space.teacher, *archs]
+    sources = [
+        {"teacher_id": teacher_id, "arch_id": a.id, "noise": config.noise.to_dict()} for a in wanted
+    ]
+    found = [store.get_embedding(GRAM_KIND, s) for s in sources]
+    missing = [i for i, g in enumerate(found) if g is None]
+    if missing:
+        computed = functional_maps(space, teacher, [wanted[i] for i in missing], config.noise)
+        for i, g in zip(missing, computed, strict=True):
+            found[i] = g
+            if not store.readonly:
+                store.put_embedding(GRAM_KIND, sources[i], g.half())
+    return torch.stack([g.float() for g in found if g is not None])
+
+
+def task_episode(store: Any, task_key: str, config: PredictorConfig) -> Episode:
+    """The episode of one task of ``store``: its teacher (with its weights), its
+    measured students labelled with their seed-mean KD accuracy, and the
+    teacher-guided support set.
+
+    Raises:
+        ValueError: If the task has no KD run, or its teacher no weights.
+    """
+    teacher_id, labels, _ = task_labels(store, task_key)
+    record = store.get_teacher(teacher_id)
+    space = space_from_dict(record.space)
+    teacher = record.build_model()
+    data = store.get_task(task_key).load()
+    archs = [space.parse(a) for a in sorted(labels)]
+    grams = cached_grams(store, space, teacher, teacher_id, archs, config)
+    inputs = prepare_inputs(
+        config,
+        space,
+        teacher,
+        data,
+        archs,
+        record.test_acc,
+        targets=[labels[a.id] for a in archs],
+        key=task_key,
+        grams=grams,
+    )
+    return Episode(inputs, teacher_support(inputs, space))
+
+
+def load_episodes(
+    store: Any,
+    task_keys: Sequence[str],
+    config: PredictorConfig,
+    *,
+    progress: bool = False,
+) -> list[Episode]:
+    """[`task_episode`][dassgnn.predictor.episodes.task_episode] of each task, in order."""
+    bar = tqdm(task_keys, desc="tasks", disable=not progress, leave=False)
+    return [task_episode(store, key, config) for key in bar]
+
+
+def task_keys(store: Any, role: str) -> list[str]:
+    """The keys of the tasks of ``role`` that have KD runs, in the store's order."""
+    return [t.key for t in store.tasks(role) if store.runs(t.key, mode="kd")]

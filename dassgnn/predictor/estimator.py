@@ -1,0 +1,248 @@
+"""The DaSS predictor as a ranking method: fit on a record store, save, load, predict, score."""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import dassgnn
+from dassgnn.predictor.config import PredictorConfig
+from dassgnn.predictor.episodes import load_episodes, task_keys, task_labels
+from dassgnn.predictor.inputs import prepare_inputs, teacher_support
+from dassgnn.predictor.metasgd import Episode, MetaSGD, TrainLog, meta_train, predict_episode
+from dassgnn.predictor.model import DaSSPredictor
+from dassgnn.ranking import NotFittedError, RankingMethod, Teacher, register_ranker
+from dassgnn.space import Arch, GraphSchema, space_from_dict
+from dassgnn.utils.validation import check_int
+
+CHECKPOINT_FORMAT = "dassgnn-predictor"
+"""The ``format`` field of a predictor checkpoint."""
+CHECKPOINT_VERSION = 1
+"""Bumped whenever a checkpoint of an older layout can no longer be read."""
+
+
+class CheckpointError(ValueError):
+    """A file that is not a predictor checkpoint, or one this library cannot use."""
+
+
+def teacher_accuracy(model: torch.nn.Module, data: Any) -> float:
+    """The teacher's accuracy on the task's test split, with the training loop's
+    preprocessing (standardised with the training set's channel statistics)."""
+    from dassgnn.kd import Recipe
+    from dassgnn.kd.stream import BatchStream
+    from dassgnn.kd.train import evaluate
+
+    device = next(model.parameters()).device
+    stream = BatchStream(data.train, data.test, Recipe(epochs=1), 0, device)
+    acc, _ = evaluate(model, stream, data.num_classes)
+    return acc
+
+
+def choose_val_tasks(store: Any, keys: Sequence[str], count: int) -> list[str]:
+    """``count`` meta-validation tasks among ``keys``: those with the most KD seeds
+    first (their labels are the least noisy), spread round-robin over datasets."""
+    seeds = {k: max(task_labels(store, k)[2].values()) for k in keys}
+    by_dataset: dict[str, list[str]] = defaultdict(list)
+    for k in sorted(keys, key=lambda k: (-seeds[k], k)):
+        by_dataset[store.get_task(k).dataset].append(k)
+    picked: list[str] = []
+    while len(picked) < min(count, len(keys)):
+        for name in sorted(by_dataset):
+            if by_dataset[name] and len(picked) < count:
+                picked.append(by_dataset[name].pop(0))
+    return picked
+
+
+@register_ranker("dass")
+class DaSSRanker(RankingMethod):
+    """The DaSS predictor of accuracy after KD, meta-trained on a record store.
+
+    ``fit(records)`` meta-trains on the store's ``meta-train`` tasks, holding
+    ``val_tasks`` of them out to select the checkpoint (never a meta-test
+    task); ``save``/``load`` keep the config, the graph schema and the library
+    version; ``predict`` gives accuracies and ``score`` ranks (higher is better).
+
+    Args:
+        config (PredictorConfig or dict, optional): The settings. (default: `PredictorConfig()`)
+        val_tasks (int or list[str], optional): How many meta-training tasks to
+            hold out for validation (chosen by
+            [`choose_val_tasks`][dassgnn.predictor.estimator.choose_val_tasks]),
+            or their keys. (default: `6`)
+        train_tasks (list[str], optional): Restrict meta-training to these task
+            keys (e.g. for a learning curve). (default: `None`, all others)
+        progress (bool, optional): Progress bars. (default: `False`)
+    """
+
+    needs_fit = True
+
+    def __init__(
+        self,
+        config: PredictorConfig | dict[str, Any] | None = None,
+        val_tasks: int | Sequence[str] = 6,
+        train_tasks: Sequence[str] | None = None,
+        progress: bool = False,
+    ) -> None:
+        self.config = config
+        self.val_tasks = val_tasks
+        self.train_tasks = train_tasks
+        self.progress = progress
+
+    @property
+    def config_(self) -> PredictorConfig:
+        """The validated settings."""
+        if isinstance(self.config, PredictorConfig):
+            return self.config
+        return PredictorConfig.from_dict(self.config) if self.config else PredictorConfig()
+
+    def _fit(self, records: Any) -> None:
+        config = self.config_
+        keys = task_keys(records, "meta-train")
+        if not keys:
+            raise ValueError("the records hold no meta-train task with KD runs")
+        if isinstance(self.val_tasks, int):
+            val = choose_val_tasks(records, keys, check_int(self.val_tasks, "val_tasks", minimum=0))
+        else:
+            val = list(self.val_tasks)
+            unknown = sorted(set(val) - set(keys))
+            if unknown:
+                raise ValueError(f"val_tasks {unknown} are not meta-train tasks of the records")
+        train = [k for k in keys if k not in val]
+        if self.train_tasks is not None:
+            train = [k for k in self.train_tasks if k in train]
+        if not train:
+            raise ValueError("no meta-training task is left after holding out val_tasks")
+        schemas = {
+            space_from_dict(records.get_teacher(task_labels(records, k)[0]).space).graph_schema
+            for k in train + val
+        }
+        if len(schemas) != 1:
+            raise ValueError("the meta-training tasks' spaces have different graph schemas")
+        self.schema_ = schemas.pop()
+        episodes = load_episodes(records, train + val, config, progress=self.progress)
+        self.model_ = DaSSPredictor(config, self.schema_)
+        self.metasgd_, self.log_ = meta_train(
+            self.model_, episodes[: len(train)], episodes[len(train) :], progress=self.progress
+        )
+        self.train_tasks_, self.val_tasks_ = train, val
+
+    # ----------------------------------------------------------------- prediction
+
+    def predict(self, task: Any, teacher: Teacher, archs: Sequence[Arch]) -> np.ndarray:
+        """Predicted accuracies after KD of ``archs`` (see
+        [`score`][dassgnn.ranking.RankingMethod.score] for the arguments)."""
+        return self.score(task, teacher, archs)
+
+    def _score(self, task: Any, teacher: Teacher, archs: list[Arch]) -> np.ndarray:
+        schema = teacher.space.graph_schema
+        if schema != self.schema_:
+            raise CheckpointError(
+                f"this predictor reads graphs of {self.schema_.num_node_features} node features "
+                f"({len(self.schema_.ops)} ops); the teacher's space {teacher.space!r} gives "
+                f"{schema.num_node_features} ({len(schema.ops)} ops)"
+            )
+        data = task.load() if hasattr(task, "load") else task
+        acc = teacher.accuracy
+        if acc is None:
+            acc = teacher_accuracy(teacher.model, data)
+        inputs = prepare_inputs(self.config_, teacher.space, teacher.model, data, archs, acc)
+        episode = Episode(inputs, teacher_support(inputs, teacher.space))
+        adapt = self.config_.meta and self.config_.adapt
+        pred = predict_episode(self.model_, self.metasgd_, episode, adapt=adapt)
+        return pred.detach().double().numpy()
+
+    # ------------------------------------------------------------- persistence
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Writes the fitted predictor to ``path`` (a ``torch.save`` file of tensors
+        and plain data only, readable with ``weights_only=True``)."""
+        self.check_is_fitted()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(
+            {
+                "format": CHECKPOINT_FORMAT,
+                "version": CHECKPOINT_VERSION,
+                "library_version": dassgnn.__version__,
+                "config": self.config_.to_dict(),
+                "schema": self.schema_.to_dict(),
+                "state_dict": self.model_.state_dict(),
+                "metasgd": self.metasgd_.state_dict() if self.metasgd_ is not None else None,
+                "log": self.log_.to_dict(),
+                "train_tasks": list(self.train_tasks_),
+                "val_tasks": list(self.val_tasks_),
+            },
+            path,
+        )
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], progress: bool = False) -> DaSSRanker:
+        """Reads a predictor written by :meth:`save`.
+
+        Raises:
+            FileNotFoundError: If ``path`` does not exist.
+            CheckpointError: If it is not a predictor checkpoint, or one of
+                another format version.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"predictor checkpoint {str(path)!r} does not exist")
+        try:
+            data = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:
+            raise CheckpointError(
+                f"{str(path)!r} is not a dassgnn predictor checkpoint ({type(error).__name__}: "
+                f"{str(error).splitlines()[0][:200]})"
+            ) from None
+        if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointError(f"{str(path)!r} is not a dassgnn predictor checkpoint")
+        if data.get("version") != CHECKPOINT_VERSION:
+            raise CheckpointError(
+                f"{str(path)!r} is a predictor checkpoint of format version "
+                f"{data.get('version')} (library {data.get('library_version')}); this library "
+                f"({dassgnn.__version__}) reads version {CHECKPOINT_VERSION}: refit it"
+            )
+        if data.get("library_version") != dassgnn.__version__:
+            warnings.warn(
+                f"{path.name} was written by dassgnn {data.get('library_version')}, this is "
+                f"{dassgnn.__version__}",
+                stacklevel=2,
+            )
+        config = PredictorConfig.from_dict(data["config"])
+        ranker = cls(config, val_tasks=list(data["val_tasks"]), progress=progress)
+        ranker.schema_ = GraphSchema(**{k: tuple(v) for k, v in data["schema"].items()})
+        ranker.model_ = DaSSPredictor(config, ranker.schema_)
+        ranker.model_.load_state_dict(data["state_dict"])
+        ranker.model_.eval()
+        ranker.metasgd_ = None
+        if data["metasgd"] is not None:
+            ranker.metasgd_ = MetaSGD(ranker.model_)
+            ranker.metasgd_.load_state_dict(data["metasgd"])
+        log = data["log"]
+        ranker.log_ = TrainLog(**log)
+        ranker.train_tasks_ = list(data["train_tasks"])
+        ranker.val_tasks_ = list(data["val_tasks"])
+        ranker.fitted_ = True
+        return ranker
+
+    def check_is_fitted(self) -> None:
+        """Raises [`NotFittedError`][dassgnn.ranking.NotFittedError] before ``fit``/``load``."""
+        if not getattr(self, "fitted_", False):
+            raise NotFittedError(
+                "this DaSSRanker is not fitted yet: call fit(records) or DaSSRanker.load(path)"
+            )
+
+    def __repr__(self) -> str:
+        cfg = self.config_
+        fitted = f", best val rho={self.log_.best_val_rho:.3f}" if hasattr(self, "log_") else ""
+        if hasattr(self, "log_") and math.isnan(self.log_.best_val_rho):
+            fitted = ""
+        return f"DaSSRanker(arch={cfg.arch_encoder!r}, meta={cfg.meta}{fitted})"

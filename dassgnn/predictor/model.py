@@ -1,0 +1,182 @@
+r"""The DaSS predictor network: encoders of the task and of each student, fused
+by an MLP into a predicted accuracy after KD."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from dassgnn.encoders import (
+    ArchGNN,
+    ConvFeatures,
+    DatasetEncoder,
+    FlatArchEncoder,
+    GramEncoder,
+    gram_similarity,
+)
+from dassgnn.predictor.config import PredictorConfig
+from dassgnn.predictor.inputs import IMAGE_FEATURES, TaskInputs
+from dassgnn.space import GraphSchema
+
+
+class DaSSPredictor(nn.Module):
+    r"""Predicts students' accuracies after KD from a teacher on a task
+    ([Lee et al., ICLR 2023](https://openreview.net/forum?id=SEh5SfEQtqB)).
+
+    A task is embedded once (the dataset sample through a hierarchical set
+    transformer, the teacher's functional map, its accuracy and the number of
+    classes); every student is embedded by its architecture (a GNN over its
+    graph, or its flat choice vector), its cost relative to the teacher, and its
+    functional map with the teacher's weights remapped into it (and the map's
+    similarity to the teacher's). The fusion head, an MLP, maps
+    $[\mathbf{t} \,\|\, \mathbf{s}_i]$ to the predicted accuracy:
+
+    $$
+    \hat a_i = \mathrm{MLP}_\theta\big([\mathbf{t} \,\|\, \mathbf{s}_i]\big).
+    $$
+
+    Branches that the config switches off are fed as zeros, so ablations share
+    one architecture. The head's parameters $\theta$ are the ones Meta-SGD
+    adapts on the teacher ([`MetaSGD`][dassgnn.predictor.MetaSGD]).
+
+    Args:
+        config (PredictorConfig): The settings.
+        schema (GraphSchema): The graph schema of the spaces it reads.
+
+    Shapes:
+        - **input:** [`TaskInputs`][dassgnn.predictor.TaskInputs] of $B$ students
+        - **output:** $(B,)$ predicted accuracies
+    """
+
+    def __init__(self, config: PredictorConfig, schema: GraphSchema) -> None:
+        super().__init__()
+        self.config = config
+        self.schema = schema
+        h = config.hidden
+        if config.arch_encoder == "flat":
+            self.arch: nn.Module = FlatArchEncoder(h, h)
+        else:
+            self.arch = ArchGNN(
+                schema.num_node_features,
+                schema.num_edge_features,
+                h,
+                h,
+                num_layers=config.gnn_layers,
+                layer=config.arch_encoder,
+            )
+        self.featurizer = (
+            ConvFeatures(IMAGE_FEATURES, trainable=True, seed=config.seed)
+            if config.featurizer == "learned_conv"
+            else None
+        )
+        self.dataset = DatasetEncoder(IMAGE_FEATURES, h, h)
+        self.gram = GramEncoder(h // 2)
+        self.task_size = h + h // 2 + 2
+        self.student_size = h + 2 + h // 2 + 1
+        self.head = nn.Sequential(
+            nn.Linear(self.task_size + self.student_size, 2 * h),
+            nn.ReLU(),
+            nn.Linear(2 * h, h),
+            nn.ReLU(),
+            nn.Linear(h, 1),
+        )
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Re-initialises every trainable layer (the fixed featurizer is not trainable)."""
+        for module in (self.arch, self.dataset, self.gram):
+            module.reset_parameters()  # type: ignore[operator]
+        if self.featurizer is not None:
+            self.featurizer.reset_parameters()
+        for layer in self.head:
+            if isinstance(layer, nn.Linear):
+                layer.reset_parameters()
+
+    def embed_task(self, inputs: TaskInputs) -> Tensor:
+        """The task's embedding $\\mathbf{t}$, $(1, \\text{task\\_size})$."""
+        cfg, h = self.config, self.config.hidden
+        parts = []
+        if cfg.uses("dataset"):
+            feats = (
+                self.featurizer(inputs.images)
+                if self.featurizer is not None
+                else inputs.image_features
+            )
+            parts.append(self.dataset(feats, inputs.image_labels))
+        else:
+            parts.append(torch.zeros(1, h))
+        if cfg.uses("teacher"):
+            parts.append(self.gram(inputs.teacher_gram[None]))
+            acc = torch.tensor([[inputs.teacher_acc, math.log2(inputs.num_classes) / 8]])
+            parts.append(acc)
+        else:
+            parts.append(torch.zeros(1, h // 2 + 2))
+        return torch.cat(parts, dim=-1)
+
+    def embed_students(self, inputs: TaskInputs) -> Tensor:
+        """The students' embeddings $\\mathbf{s}_i$, $(B, \\text{student\\_size})$."""
+        cfg, h, b = self.config, self.config.hidden, len(inputs)
+        parts = []
+        if cfg.uses("arch"):
+            if cfg.arch_encoder == "flat":
+                parts.append(self.arch(inputs.flat))
+            else:
+                parts.append(self.arch(inputs.graph_batch()))
+        else:
+            parts.append(torch.zeros(b, h))
+        parts.append(inputs.cost if cfg.uses("cost") else torch.zeros(b, 2))
+        if cfg.uses("student"):
+            parts.append(self.gram(inputs.student_grams))
+            sim = gram_similarity(inputs.student_grams, inputs.teacher_gram)
+            parts.append(sim[:, None])
+        else:
+            parts.append(torch.zeros(b, h // 2 + 1))
+        return torch.cat(parts, dim=-1)
+
+    def fuse(
+        self, task: Tensor, students: Tensor, params: Mapping[str, Tensor] | None = None
+    ) -> Tensor:
+        """The head on $[\\mathbf{t} \\| \\mathbf{s}_i]$, optionally with other
+        (adapted) head parameters: $(B,)$."""
+        x = torch.cat([task.expand(students.shape[0], -1), students], dim=-1)
+        if params is None:
+            return self.head(x).squeeze(-1)
+        return functional_call(self.head, dict(params), (x,)).squeeze(-1)
+
+    def forward(self, inputs: TaskInputs) -> Tensor:
+        return self.fuse(self.embed_task(inputs), self.embed_students(inputs))
+
+    def head_parameters(self) -> dict[str, Tensor]:
+        """The head's parameters by name (those Meta-SGD adapts)."""
+        return dict(self.head.named_parameters())
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__class__.__name__}(arch={self.config.arch_encoder!r}, "
+            f"hidden={self.config.hidden}, branches={list(self.config.branches)})"
+        )
+
+
+def pairwise_rank_loss(pred: Tensor, target: Tensor, scale: float = 0.01) -> Tensor:
+    """The logistic loss of every ordered pair of students whose measured
+    accuracies differ, on prediction differences in units of ``scale``."""
+    diff_t = target[:, None] - target[None, :]
+    diff_p = (pred[:, None] - pred[None, :]) / scale
+    mask = diff_t > 0
+    if not bool(mask.any()):
+        return pred.sum() * 0.0
+    return F.softplus(-diff_p[mask]).mean()
+
+
+def prediction_loss(pred: Tensor, target: Tensor, rank_weight: float) -> Tensor:
+    """Squared error in accuracy points (percent squared / 100) plus
+    ``rank_weight`` times [`pairwise_rank_loss`][dassgnn.predictor.model.pairwise_rank_loss]."""
+    mse = F.mse_loss(pred * 10, target * 10)
+    if rank_weight == 0 or pred.numel() < 2:
+        return mse
+    return mse + rank_weight * pairwise_rank_loss(pred, target)
