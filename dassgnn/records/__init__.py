@@ -24,8 +24,14 @@ from dassgnn.records.analysis import (
     task_report,
 )
 from dassgnn.records.codec import canonical_json
-from dassgnn.records.errors import RecordConflictError, RecordStoreError
+from dassgnn.records.errors import (
+    OldSchemaError,
+    RecordConflictError,
+    RecordStoreError,
+    StoreBusyError,
+)
 from dassgnn.records.export import EXPORT_COLUMNS, format_stats, store_stats
+from dassgnn.records.lock import collector_lock, lock_path
 from dassgnn.records.merge import MergeConflict, MergeReport, merge_stores
 from dassgnn.records.paths import RECORDS_ENV, default_store_path, open_default_store
 from dassgnn.records.rows import AddRunResult, RunKey, RunRecord, StudentRecord, TeacherRecord
@@ -40,19 +46,23 @@ __all__ = [
     "AddRunResult",
     "MergeConflict",
     "MergeReport",
+    "OldSchemaError",
     "RecordConflictError",
     "RecordStore",
     "RecordStoreError",
     "RunKey",
     "RunRecord",
+    "StoreBusyError",
     "StudentRecord",
     "TeacherRecord",
     "canonical_json",
+    "collector_lock",
     "default_store_path",
     "format_dataset_summary",
     "format_label_report",
     "format_stats",
     "label_report",
+    "lock_path",
     "merge_stores",
     "open_default_store",
     "store_stats",

@@ -32,14 +32,20 @@ class StoreBase:
         path (str or PathLike): The database file.
         readonly (bool, optional): Open read-only. (default: `False`)
         timeout (float, optional): Seconds to wait for a write lock. (default: `60.0`)
+        create (bool, optional): Create a missing store (when writable). (default: `True`)
 
     Raises:
-        FileNotFoundError: If ``readonly`` and there is no file.
+        FileNotFoundError: If there is no file and ``readonly`` or not ``create``.
         RecordStoreError: See `open_connection()`.
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, readonly: bool = False, timeout: float = 60.0
+        self,
+        path: str | os.PathLike[str],
+        *,
+        readonly: bool = False,
+        timeout: float = 60.0,
+        create: bool = True,
     ) -> None:
         self._path = Path(path).expanduser()
         self._readonly = bool(readonly)
@@ -48,6 +54,7 @@ class StoreBase:
             readonly=self._readonly,
             timeout=float(timeout),
             library_version=dassgnn.__version__,
+            create=bool(create),
         )
         conn.row_factory = sqlite3.Row
         self._conn_or_none: sqlite3.Connection | None = conn

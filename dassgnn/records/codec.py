@@ -29,6 +29,7 @@ __all__ = [
     "encode_tensor",
     "sha1_hex",
     "utc_now",
+    "weights_sha",
 ]
 
 
@@ -63,6 +64,19 @@ def sha1_hex(text: str) -> str:
         str: 40 hex digits.
     """
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def weights_sha(blob: bytes) -> str:
+    """Returns the SHA-1 hex digest of a weights blob, as stored in ``runs.teacher_sha``.
+
+    Args:
+        blob (bytes): A blob of `encode_state_dict()` (the bytes a KD run's
+            teacher was loaded from).
+
+    Returns:
+        str: 40 hex digits.
+    """
+    return hashlib.sha1(bytes(blob)).hexdigest()
 
 
 def utc_now() -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["RecordConflictError", "RecordStoreError"]
+__all__ = ["OldSchemaError", "RecordConflictError", "RecordStoreError", "StoreBusyError"]
 
 
 class RecordStoreError(ValueError):
@@ -21,3 +21,15 @@ class RecordConflictError(RecordStoreError):
     The store never overwrites measured results: re-adding a key with identical
     content is a no-op, re-adding it with different content raises this error.
     """
+
+
+class OldSchemaError(RecordStoreError):
+    """A store of an older schema was opened read-only.
+
+    Open it writable once to migrate it; [`RecordStore.merge()`][dassgnn.records.RecordStore.merge]
+    migrates a temporary copy of such a source instead.
+    """
+
+
+class StoreBusyError(RecordStoreError):
+    """Another collector holds the store's lock (see `dassgnn.records.lock`)."""

@@ -3,9 +3,16 @@
 A merge adds the other store's records that this one lacks, skips identical
 ones, fills values that are NULL here (a task's role, a teacher's weights), and
 reports, never overwrites, records whose key is here with a different content.
-The runs of a teacher in conflict are reported too, since they were distilled
-from a different network than the one recorded here. Everything that is added
-is added in one transaction.
+
+A KD run records the SHA-1 of the teacher weights it learned from
+(``teacher_sha``). A run of the other store is merged only if it learned from
+the weights recorded here for its teacher; one that learned from other weights
+(e.g. its part of a plan trained its own teacher) is reported as a conflict,
+once. Runs of a teacher in conflict whose weights are unknown are reported too.
+Everything that is added is added in one transaction.
+
+A source of an older schema is read from a migrated temporary copy, so stores
+written by older versions of dassgnn merge as they are.
 """
 
 from __future__ import annotations
@@ -13,9 +20,13 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dassgnn.records.codec import weights_sha
+from dassgnn.records.errors import OldSchemaError
 from dassgnn.records.rows import RunKey
 from dassgnn.records.validate import (
     KEY_COLUMNS,
@@ -104,7 +115,7 @@ def merge_stores(
     Args:
         target (RecordStore): The store to write (opened writable).
         other (str or PathLike or RecordStore): The store to read; a path is
-            opened read-only.
+            opened read-only (one of an older schema: a migrated temporary copy).
         replace_failed (bool, optional): Let an ``ok`` run of ``other`` replace
             a ``failed`` run of the same key here (counted as updated).
             (default: `False`)
@@ -114,6 +125,7 @@ def merge_stores(
 
     Raises:
         ValueError: If ``other`` is the same file as ``target``.
+        FileNotFoundError: If ``other`` is a path with no file.
         RecordStoreError: If ``target`` is read-only or ``other`` cannot be opened.
     """
     from dassgnn.records.store import RecordStore
@@ -122,22 +134,40 @@ def merge_stores(
     with contextlib.ExitStack() as stack:
         source: RecordStore
         if isinstance(other, RecordStore):
-            source = other
+            source, name = other, str(other.path)
         else:
-            source = stack.enter_context(RecordStore(other, readonly=True))
+            name = str(other)
+            if Path(other).exists() and os.path.samefile(other, target.path):
+                raise ValueError(f"cannot merge the store {target.path} into itself")
+            source = _open_source(Path(other), stack)
         if source.path.exists() and os.path.samefile(source.path, target.path):
             raise ValueError(f"cannot merge the store {target.path} into itself")
-        report = MergeReport(source=str(source.path))
+        report = MergeReport(source=name)
         src = source._conn
         with target._transaction() as conn:
             _merge_tasks(conn, src, report)
             _merge_simple(conn, src, report, "students", STUDENT_KEY, STUDENT_VALUES)
-            bad_teachers = _merge_teachers(conn, src, report)
-            _merge_runs(conn, src, report, bad_teachers, replace_failed)
+            bad_teachers, same = _merge_teachers(conn, src, report)
+            _merge_runs(conn, src, report, bad_teachers, same, replace_failed)
             _merge_simple(
                 conn, src, report, "embeddings", ("kind", "source_key"), ("dtype", "shape", "data")
             )
         return report
+
+
+def _open_source(path: Path, stack: contextlib.ExitStack) -> RecordStore:
+    """Opens a source read-only; one of an older schema through a migrated temporary copy."""
+    from dassgnn.records import schema
+    from dassgnn.records.store import RecordStore
+
+    try:
+        return stack.enter_context(RecordStore(path, readonly=True))
+    except OldSchemaError:
+        pass
+    folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="dassgnn-merge-"))
+    copy = Path(folder) / path.name
+    schema.copy_database(path, copy)
+    return stack.enter_context(RecordStore(copy))
 
 
 def _insert(conn: sqlite3.Connection, table: str, row: dict[str, Any]) -> None:
@@ -205,8 +235,11 @@ def _merge_simple(
 
 def _merge_teachers(
     conn: sqlite3.Connection, src: sqlite3.Connection, report: MergeReport
-) -> set[str]:
+) -> tuple[set[str], dict[str, str]]:
+    """Merges the teachers; returns the ids in conflict and, for teachers whose
+    weights are equal tensors in other bytes, ``{sha there: sha here}``."""
     bad: set[str] = set()
+    same: dict[str, str] = {}
     for row in _rows(src, "teachers"):
         old = _find(conn, "teachers", ("teacher_id",), row)
         if old is None:
@@ -214,6 +247,8 @@ def _merge_teachers(
             report.added["teachers"] += 1
             continue
         diffs, fills = teacher_changes(old, row)
+        if not diffs and old["weights"] is not None and row["weights"] is not None:
+            same[weights_sha(row["weights"])] = weights_sha(old["weights"])
         if diffs:
             bad.add(row["teacher_id"])
             report.conflicts.append(
@@ -228,7 +263,7 @@ def _merge_teachers(
             report.updated["teachers"] += 1
         else:
             report.identical["teachers"] += 1
-    return bad
+    return bad, same
 
 
 def _merge_runs(
@@ -236,15 +271,37 @@ def _merge_runs(
     src: sqlite3.Connection,
     report: MergeReport,
     bad_teachers: set[str],
+    same: dict[str, str],
     replace_failed: bool,
 ) -> None:
+    here: dict[str, str] = {}  # teacher id -> sha of its weights here ("" if none)
+
+    def sha_here(teacher_id: str) -> str:
+        if teacher_id not in here:
+            found = conn.execute(
+                "SELECT weights FROM teachers WHERE teacher_id = ?", (teacher_id,)
+            ).fetchone()
+            blob = None if found is None else found["weights"]
+            here[teacher_id] = "" if blob is None else weights_sha(blob)
+        return here[teacher_id]
+
     for row in _rows(src, "runs"):
         row.pop("run_id")
         key = RunKey(*(row[c] for c in KEY_COLUMNS))
-        if row["teacher_id"] in bad_teachers:
-            detail = f"its teacher {row['teacher_id']!r} conflicts with the one recorded here"
-            report.conflicts.append(MergeConflict("runs", key, detail))
-            continue
+        if row["mode"] == "kd":
+            row["teacher_sha"] = same.get(row["teacher_sha"], row["teacher_sha"])
+            mine, theirs = sha_here(row["teacher_id"]), row["teacher_sha"]
+            if mine and theirs and mine != theirs:
+                detail = (
+                    f"it learned from other weights of teacher {row['teacher_id']!r} "
+                    f"(SHA-1 {theirs[:12]}) than those recorded here ({mine[:12]})"
+                )
+                report.conflicts.append(MergeConflict("runs", key, detail))
+                continue
+            if not (mine and theirs) and row["teacher_id"] in bad_teachers:
+                detail = f"its teacher {row['teacher_id']!r} conflicts with the one recorded here"
+                report.conflicts.append(MergeConflict("runs", key, detail))
+                continue
         old = _find(conn, "runs", KEY_COLUMNS, row)
         if old is None:
             _insert(conn, "runs", row)

@@ -179,6 +179,14 @@ class TeacherRecord:
     has_weights: bool
     weights: bytes | None = field(default=None, repr=False, compare=False)
 
+    @property
+    def weights_sha(self) -> str | None:
+        """str or None: The SHA-1 of the stored weights blob, which the KD runs
+        of this teacher record as ``teacher_sha``; `None` if the weights were not loaded."""
+        from dassgnn.records.codec import weights_sha
+
+        return None if self.weights is None else weights_sha(self.weights)
+
     def state_dict(self) -> dict[str, Tensor]:
         """Decodes the stored weights, floating tensors as float32.
 
@@ -244,6 +252,10 @@ class RunRecord:
         error (str or None): What went wrong, for failed runs.
         host (str or None): The machine's host name.
         created_at (str): UTC ISO 8601 time of writing.
+        teacher_sha (str): For a KD run, the SHA-1 of the teacher weights it
+            learned from (the stored blob, see
+            [`TeacherRecord.weights_sha`][dassgnn.records.TeacherRecord.weights_sha]);
+            ``""`` for scratch runs and where unknown.
     """
 
     run_id: int
@@ -266,6 +278,7 @@ class RunRecord:
     error: str | None
     host: str | None
     created_at: str
+    teacher_sha: str = ""
 
     @property
     def key(self) -> RunKey:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import dassgnn
 from dassgnn.records.base import StoreBase
-from dassgnn.records.codec import canonical_json, utc_now
+from dassgnn.records.codec import canonical_json, utc_now, weights_sha
 from dassgnn.records.errors import RecordConflictError
 from dassgnn.records.rows import AddRunResult, RunKey, RunRecord, StudentRecord
 from dassgnn.records.validate import (
@@ -55,6 +55,7 @@ class RunMixin(StoreBase):
         wall_time: float | None = None,
         host: str | None = None,
         replace_failed: bool = False,
+        teacher_sha: str | None = None,
     ) -> AddRunResult:
         """Records one finished run in one transaction (idempotent per key).
 
@@ -81,6 +82,11 @@ class RunMixin(StoreBase):
             host (str, optional): Machine name. (default: this host's name)
             replace_failed (bool, optional): Replace a stored ``failed`` run of
                 the same key. (default: `False`)
+            teacher_sha (str, optional): For a KD run, the SHA-1 of the weights
+                blob it learned from ([`weights_sha()`][dassgnn.records.codec.weights_sha]
+                of what [`get_teacher()`][dassgnn.records.RecordStore.get_teacher]
+                returned); it must match the stored teacher's weights. (default:
+                `None`: the stored teacher's, ``""`` if it has no weights)
 
         Returns:
             AddRunResult: ``(run_id, inserted, replaced)``; ``inserted=False``
@@ -90,7 +96,8 @@ class RunMixin(StoreBase):
             ValueError: If the task or teacher is unknown, or ``mode``,
                 ``status``, accuracies or the student are invalid.
             TypeError: If an argument has the wrong type.
-            RecordConflictError: If the key is recorded with a different result.
+            RecordConflictError: If the key is recorded with a different result,
+                or ``teacher_sha`` is not the hash of the stored teacher's weights.
             RecordStoreError: If the store is read-only.
         """
         self._check_writable()
@@ -100,9 +107,10 @@ class RunMixin(StoreBase):
         )  # fmt: skip
         if student is not None and not isinstance(student, StudentRecord):
             raise TypeError(f"student must be a StudentRecord, got {type(student).__name__}")
+        teacher_sha = _check_sha(teacher_sha, row["mode"])
         with self._transaction() as conn:
             task_row = self._task_row_or_raise(conn, row["task_key"])
-            teacher_space = self._check_run_teacher(conn, row)
+            teacher_space = self._check_run_teacher(conn, row, teacher_sha)
             space = _one_space(
                 space_key, student.space_key if student else None, teacher_space, row["arch_id"]
             )
@@ -158,18 +166,30 @@ class RunMixin(StoreBase):
             "error": None if error is None else str(error),
             "host": host if host is not None else socket.gethostname(),
             "created_at": utc_now(),
+            "teacher_sha": "",
         }
 
-    def _check_run_teacher(self, conn: sqlite3.Connection, row: dict[str, Any]) -> str | None:
+    def _check_run_teacher(
+        self, conn: sqlite3.Connection, row: dict[str, Any], teacher_sha: str | None
+    ) -> str | None:
+        """Checks a KD run's teacher, fills ``row["teacher_sha"]``, returns its space key."""
         if row["mode"] != "kd":
             return None
         found = conn.execute(
-            "SELECT space_key FROM teachers WHERE teacher_id = ?", (row["teacher_id"],)
+            "SELECT space_key, weights FROM teachers WHERE teacher_id = ?", (row["teacher_id"],)
         ).fetchone()
         if found is None:
             raise ValueError(
                 f"unknown teacher {row['teacher_id']!r}: record it with add_teacher() first"
             )
+        stored = "" if found["weights"] is None else weights_sha(found["weights"])
+        if teacher_sha and stored and teacher_sha != stored:
+            raise RecordConflictError(
+                f"the KD run of {row['arch_id']!r} learned from teacher weights with SHA-1 "
+                f"{teacher_sha[:12]}, but teacher {row['teacher_id']!r} is recorded with "
+                f"weights {stored[:12]}: it was distilled from another network"
+            )
+        row["teacher_sha"] = teacher_sha or stored
         return found["space_key"]
 
     def _write_run(
@@ -332,6 +352,20 @@ def _as_key(key: Any) -> RunKey:
         raise ValueError(f"a run key has the {len(KEY_COLUMNS)} fields {KEY_COLUMNS}, got {key!r}")
     task_key, teacher_id, arch_id, mode, seed, recipe_key, space = fields
     return RunKey(task_key, teacher_id, arch_id, mode, check_seed(seed), recipe_key, space)
+
+
+def _check_sha(teacher_sha: Any, mode: str) -> str | None:
+    if teacher_sha is None:
+        return None
+    if not isinstance(teacher_sha, str):
+        raise TypeError(f"teacher_sha must be a str, got {type(teacher_sha).__name__}")
+    if mode != "kd" and teacher_sha:
+        raise ValueError(f"mode={mode!r} takes no teacher_sha, got {teacher_sha!r}")
+    if teacher_sha and not (
+        len(teacher_sha) == 40 and all(c in "0123456789abcdef" for c in teacher_sha)
+    ):
+        raise ValueError(f"teacher_sha must be 40 lowercase hex digits, got {teacher_sha!r}")
+    return teacher_sha
 
 
 def _float_or_none(value: Any) -> float | None:

@@ -13,11 +13,14 @@ Opening rules (see `open_connection()`):
 * an older store is migrated in one transaction when opened for writing; opened
   read-only it is rejected with a message asking to open it writable once,
   since a reader of the current schema cannot assume the old one is compatible;
-* read-only opening uses SQLite's ``mode=ro`` URI. A store left in WAL mode
-  (not [`checkpoint()`][dassgnn.records.RecordStore.checkpoint]-ed) in a folder this
-  process cannot write, with no ``-wal`` file beside it, is opened with
-  ``immutable=1``, since SQLite could not create its ``-shm`` file and no
-  writer can be using it there.
+* read-only opening never creates or changes a file: it uses SQLite's ``mode=ro``
+  URI, except for a store left in WAL mode (not
+  [`checkpoint()`][dassgnn.records.RecordStore.checkpoint]-ed) with no ``-wal``
+  file beside it, which is opened with ``immutable=1``: no writer has it open
+  (a writer keeps the ``-wal`` file while connected), and ``mode=ro`` would
+  leave ``-wal`` and ``-shm`` files behind. A writer that opens the store while
+  such a reader runs is not seen by it; open read-only only stores that no
+  collector is about to write, or checkpoint them.
 """
 
 from __future__ import annotations
@@ -25,15 +28,22 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Callable
 from pathlib import Path
 
 from dassgnn.records.codec import utc_now
-from dassgnn.records.errors import RecordStoreError
+from dassgnn.records.errors import OldSchemaError, RecordStoreError
+from dassgnn.records.migrations import MIGRATIONS
 
-__all__ = ["APPLICATION", "BASE_DDL", "MIGRATIONS", "SCHEMA_VERSION", "open_connection"]
+__all__ = [
+    "APPLICATION",
+    "BASE_DDL",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "copy_database",
+    "open_connection",
+]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The schema version this library writes."""
 
 APPLICATION = "dassgnn.records"
@@ -41,14 +51,6 @@ APPLICATION = "dassgnn.records"
 
 APPLICATION_ID = 0x64617373
 """``PRAGMA application_id`` of every store (ASCII ``"dass"``)."""
-
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
-"""``{from_version: migrate(conn)}``: each function upgrades the schema from
-``from_version`` to ``from_version + 1``. All run in one transaction with
-``schema_version`` updated at its end, so a function must use
-``conn.execute`` (``executescript`` would commit) and must not commit.
-"""
-
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -140,25 +142,6 @@ CREATE TABLE embeddings (
 """The version-1 tables."""
 
 
-def _runs_key_with_space(conn: sqlite3.Connection) -> None:
-    """Version 1 to 2: a run's unique key also holds the student's space
-    (``space_key``), so that scratch runs of the same arch id in two spaces of
-    one task are two runs. The ``runs`` table is rebuilt with the new key."""
-    ddl = next(s for s in BASE_DDL.split(";") if "CREATE TABLE runs" in s)
-    old_key = "UNIQUE (task_key, teacher_id, arch_id, mode, seed, recipe_key)"
-    new_key = "UNIQUE (task_key, teacher_id, arch_id, mode, seed, recipe_key, space_key)"
-    if old_key not in ddl:
-        raise RecordStoreError("the version-1 runs table is not as expected")
-    conn.execute(ddl.replace("CREATE TABLE runs", "CREATE TABLE runs_v2").replace(old_key, new_key))
-    conn.execute("INSERT INTO runs_v2 SELECT * FROM runs")
-    conn.execute("DROP TABLE runs")
-    conn.execute("ALTER TABLE runs_v2 RENAME TO runs")
-    conn.execute("CREATE INDEX runs_task_mode_status ON runs(task_key, mode, status)")
-
-
-MIGRATIONS[1] = _runs_key_with_space
-
-
 def _check_magic(path: Path) -> None:
     with path.open("rb") as fh:
         head = fh.read(len(_SQLITE_MAGIC))
@@ -167,13 +150,17 @@ def _check_magic(path: Path) -> None:
 
 
 def _immutable(path: Path) -> bool:
-    """Whether a read-only open needs ``immutable=1``: a WAL store in a folder we cannot write."""
+    """Whether a read-only open needs ``immutable=1``: a WAL store with no ``-wal``
+    file (``mode=ro`` would create ``-wal`` and ``-shm`` files and leave them), or
+    with an empty one in a folder we cannot write (SQLite could not create ``-shm``)."""
     with path.open("rb") as fh:
         header = fh.read(20)
-    in_wal = len(header) == 20 and header[18:20] == b"\x02\x02"
+    if len(header) < 20 or header[18:20] != b"\x02\x02":
+        return False
     wal = Path(f"{path}-wal")
-    has_log = wal.exists() and wal.stat().st_size > 0
-    return in_wal and not has_log and not os.access(path.parent, os.W_OK)
+    if not wal.exists():
+        return True
+    return wal.stat().st_size == 0 and not os.access(path.parent, os.W_OK)
 
 
 def _connect(path: Path, readonly: bool, timeout: float) -> sqlite3.Connection:
@@ -283,7 +270,7 @@ def _init_or_migrate(conn: sqlite3.Connection, path: Path, library_version: str)
 
 
 def open_connection(
-    path: Path, *, readonly: bool, timeout: float, library_version: str
+    path: Path, *, readonly: bool, timeout: float, library_version: str, create: bool = True
 ) -> tuple[sqlite3.Connection, dict[str, str]]:
     """Opens, checks and (for writing) creates or migrates a record store.
 
@@ -295,6 +282,7 @@ def open_connection(
         readonly (bool): Open with ``mode=ro``; never create or migrate.
         timeout (float): Seconds to wait for another writer's lock.
         library_version (str): Recorded as ``created_with`` in a new store.
+        create (bool, optional): Create a missing store when writable. (default: `True`)
 
     Returns:
         tuple[sqlite3.Connection, dict[str, str]]: The connection (autocommit,
@@ -302,15 +290,16 @@ def open_connection(
         ``meta`` table.
 
     Raises:
-        FileNotFoundError: If ``readonly`` and the file does not exist.
+        FileNotFoundError: If the file does not exist and ``readonly`` or not ``create``.
+        OldSchemaError: If the store has an older schema and ``readonly``.
         RecordStoreError: If the file is not SQLite, not a dassgnn store, of a
-            newer schema, of an older schema opened read-only, or a migration fails.
+            newer schema, or a migration fails.
     """
     if path.exists():
         if path.is_dir():
             raise RecordStoreError(f"{path} is a directory, not a record store file")
         _check_magic(path)
-    elif readonly:
+    elif readonly or not create:
         raise FileNotFoundError(f"no record store at {path}")
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -338,7 +327,7 @@ def open_connection(
             )
         if version < SCHEMA_VERSION:
             if readonly:
-                raise RecordStoreError(
+                raise OldSchemaError(
                     f"{path} has the old record-store schema version {version} (current: "
                     f"{SCHEMA_VERSION}); open it once with readonly=False to migrate it"
                 )
@@ -355,6 +344,37 @@ def open_connection(
     except BaseException:
         close_quietly(conn)
         raise
+
+
+def copy_database(source: Path, dest: Path) -> None:
+    """Copies a SQLite database into a new file with SQLite's online backup,
+    reading ``source`` read-only (as `open_connection()` does, so that no file
+    appears beside it), e.g. to migrate a copy of an older store.
+
+    Args:
+        source (Path): The database to read.
+        dest (Path): The file to write (replaced if it exists).
+
+    Raises:
+        FileNotFoundError: If ``source`` does not exist.
+        RecordStoreError: If it cannot be read.
+    """
+    if not source.is_file():
+        raise FileNotFoundError(f"no record store at {source}")
+    _check_magic(source)
+    dest.unlink(missing_ok=True)
+    try:
+        reader = _connect(source, True, 60.0)
+        try:
+            target = sqlite3.connect(dest)
+            try:
+                reader.backup(target)
+            finally:
+                target.close()
+        finally:
+            reader.close()
+    except sqlite3.Error as err:
+        raise RecordStoreError(f"cannot copy {source}: {err}") from err
 
 
 def close_quietly(conn: sqlite3.Connection) -> None:

@@ -63,11 +63,14 @@ class RecordStore(RunMixin, TeacherMixin):
             `checkpoint()`); every write raises. (default: `False`)
         timeout (float, optional): Seconds to wait for another process's write
             lock before failing. (default: `60.0`)
+        create (bool, optional): Create the store if it is missing (when
+            writable); `False` makes a missing file an error. (default: `True`)
 
     Raises:
-        FileNotFoundError: If ``readonly`` and there is no file.
+        FileNotFoundError: If there is no file and ``readonly`` or not ``create``.
+        OldSchemaError: If the store has an older schema and ``readonly``.
         RecordStoreError: If the file is not a SQLite database, not a dassgnn
-            record store, has a newer schema, or an older one opened read-only.
+            record store, or has a newer schema.
     """
 
     # --------------------------------------------------------------------- tasks

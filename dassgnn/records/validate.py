@@ -16,7 +16,7 @@ import numbers
 from collections.abc import Mapping
 from typing import Any
 
-from dassgnn.records.codec import canonical_json
+from dassgnn.records.codec import canonical_json, weights_sha
 from dassgnn.records.rows import MODES, STATUSES, RunKey
 from dassgnn.utils.validation import check_choice, check_seed
 
@@ -36,8 +36,17 @@ __all__ = [
 KEY_COLUMNS = RunKey._fields
 """The columns of [`RunKey`][dassgnn.records.RunKey], in order."""
 
-RESULT_COLUMNS = ("recipe", "status", "test_acc", "best_test_acc", "result", "error")
-"""The columns compared to decide whether two rows of one key hold the same result."""
+RESULT_COLUMNS = (
+    "recipe",
+    "status",
+    "test_acc",
+    "best_test_acc",
+    "result",
+    "error",
+    "teacher_sha",
+)
+"""The columns compared to decide whether two rows of one key hold the same result
+(``teacher_sha`` only where both rows know it)."""
 
 RUN_COLUMNS = (
     *KEY_COLUMNS,
@@ -53,6 +62,7 @@ RUN_COLUMNS = (
     "error",
     "host",
     "created_at",
+    "teacher_sha",
 )
 """Every column of ``runs`` but ``run_id``, in insertion order."""
 
@@ -207,16 +217,20 @@ def differences(
     Returns:
         list[str]: ``"column: old -> new"`` for each differing column (JSON
         columns compared canonically, results without their
-        `PROVENANCE_KEYS`); empty if the rows agree.
+        `PROVENANCE_KEYS`, ``teacher_sha`` only where both are known); empty
+        if the rows agree.
     """
     out = []
     for column in columns:
         a, b = _comparable(column, old[column]), _comparable(column, new[column])
+        if column == "teacher_sha" and not (a and b):
+            continue  # "" is unknown: no evidence of other weights
         if a != b:
             if column == "weights":
                 if same_weights(a, b):
                     continue
-                a, b = f"<{len(a)} bytes>", f"<{len(b)} bytes>"
+                out.append(f"weights: SHA-1 {weights_sha(a)[:12]} -> {weights_sha(b)[:12]}")
+                continue
             out.append(f"{column}: {_short(a)} -> {_short(b)}")
     return out
 

@@ -6,7 +6,13 @@ import pytest
 
 from dassgnn.data import Task
 from dassgnn.kd import Recipe
-from dassgnn.records import EXPORT_COLUMNS, RecordStore, StudentRecord, format_stats
+from dassgnn.records import (
+    EXPORT_COLUMNS,
+    SCHEMA_VERSION,
+    RecordStore,
+    StudentRecord,
+    format_stats,
+)
 from dassgnn.space import ResNetSpace
 
 TRAIN = Task(dataset="digits", classes=(0, 1, 2))
@@ -92,7 +98,7 @@ def test_export_csv_without_pandas(store, tmp_path, monkeypatch):
 def test_stats_numbers(store):
     stats = store.stats()
     json.dumps(stats)  # serialisable
-    assert stats["schema_version"] == 2 and stats["created_with"] == "0.1.0"
+    assert stats["schema_version"] == SCHEMA_VERSION and stats["created_with"] == "0.1.0"
     assert stats["tasks"] == 3
     assert stats["tasks_by_role"] == {"(none)": 1, "meta-test": 1, "meta-train": 1}
     assert stats["teachers"] == 2 and stats["teachers_with_weights"] == 0

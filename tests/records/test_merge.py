@@ -150,3 +150,82 @@ def test_merge_errors(stores, tmp_path):
     with pytest.raises(FileNotFoundError):
         here.merge(tmp_path / "missing.db")
     assert str(MergeConflict("runs", ("a",), "x")) == "runs ('a',): x"
+
+
+def test_runs_learned_from_other_weights_are_conflicts_once(tmp_path):
+    here, there = RecordStore(tmp_path / "a.db"), RecordStore(tmp_path / "b.db")
+    tids = []
+    for seed, s in enumerate((here, there)):  # one teacher id, two trainings
+        s.add_task(TASK)
+        state = SPACE.build(SPACE.teacher, 3, 3, seed=seed).state_dict()
+        tids.append(s.add_teacher(TASK, SPACE, SPACE.teacher, RECIPE, 0, 0.9, state_dict=state))
+        kd(s, tids[-1], ARCHS[seed], 0.5)
+    tid = tids[0]
+    assert tids == [tid, tid]
+    there.add_run(TASK, ARCHS[2], mode="scratch", seed=0, recipe=RECIPE, test_acc=0.3)
+    report = here.merge(there.path)
+    assert [(c.table, c.key) for c in report.conflicts] == [
+        ("teachers", (tid,)),
+        ("runs", RunKey(TASK.key, tid, ARCHS[1].id, "kd", 0, RECIPE.key, SPACE.key)),
+    ]
+    shas = [s.get_teacher(tid).weights_sha[:12] for s in (here, there)]
+    assert report.conflicts[0].detail == f"weights: SHA-1 {shas[0]} -> {shas[1]}"
+    assert "learned from other weights of teacher" in report.conflicts[1].detail
+    assert report.added["runs"] == 1  # what is consistent is merged: the scratch run
+    assert str(report).count(str(report.conflicts[1])) == 1
+    assert {r.arch_id for r in here.runs()} == {ARCHS[0].id, ARCHS[2].id}
+    here.close()
+    there.close()
+
+
+def test_runs_of_equal_weights_in_other_bytes_merge(tmp_path):
+    """A teacher whose blob differs in bytes but not in tensors (e.g. written by
+    another torch) is the same teacher; its runs merge with this store's hash."""
+    import io
+
+    from dassgnn.records.codec import decode_state_dict, weights_sha
+
+    here, there = RecordStore(tmp_path / "a.db"), RecordStore(tmp_path / "b.db")
+    for s in (here, there):
+        s.add_task(TASK)
+        tid = s.add_teacher(TASK, SPACE, SPACE.teacher, RECIPE, 0, 0.9, state_dict=STATE)
+    state = {}
+    for name, tensor in decode_state_dict(here.get_teacher(tid).weights).items():
+        t = tensor.half() if tensor.is_floating_point() else tensor
+        padded = torch.cat([t.flatten(), t.flatten()[:1]])  # a view saves its whole storage
+        state[name] = padded[:-1].view(t.shape)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    other = buffer.getvalue()
+    assert other != here.get_teacher(tid).weights
+    there._conn.execute("UPDATE teachers SET weights = ?", (other,))
+    kd(there, tid, ARCHS[0], 0.5)
+    assert there.runs()[0].teacher_sha == weights_sha(other)
+    report = here.merge(there)
+    assert report.ok and report.added["runs"] == 1 and report.identical["teachers"] == 1
+    assert here.runs()[0].teacher_sha == here.get_teacher(tid).weights_sha
+    here.close()
+    there.close()
+
+
+def test_a_source_of_an_older_schema_merges_from_a_migrated_copy(tmp_path, monkeypatch):
+    from dassgnn.records import schema
+
+    from .conftest import insert_old_run
+
+    old = tmp_path / "old" / "v2.db"
+    with monkeypatch.context() as m:
+        m.setattr(schema, "SCHEMA_VERSION", 2)
+        with RecordStore(old) as s:
+            s.add_task(TASK, role="meta-train")
+            tid = s.add_teacher(TASK, SPACE, SPACE.teacher, RECIPE, 0, 0.9, state_dict=STATE)
+            insert_old_run(s, TASK, ARCHS[0].id, mode="kd", seed=0, recipe=RECIPE,
+                           test_acc=0.5, teacher_id=tid, space=SPACE.key)  # fmt: skip
+    data = old.read_bytes()
+    with RecordStore(tmp_path / "new.db") as here:
+        report = here.merge(old)
+        assert report.ok and report.added["runs"] == 1 and report.source == str(old)
+        (run,) = here.runs()
+        assert run.teacher_sha == here.get_teacher(tid).weights_sha
+    assert old.read_bytes() == data  # the source is read, never migrated in place
+    assert sorted(p.name for p in old.parent.iterdir()) == ["v2.db"]

@@ -18,6 +18,8 @@ from dassgnn.records import (
     schema,
 )
 
+from .conftest import insert_old_run
+
 TASK = Task(dataset="digits", classes=(0, 1, 2))
 RECIPE = Recipe(epochs=2)
 NOW = schema.SCHEMA_VERSION
@@ -143,13 +145,15 @@ def test_migration_runs_when_opened_for_writing(tmp_path, monkeypatch):
         assert "note" in {r[1] for r in store._conn.execute("PRAGMA table_info(runs)")}
 
 
-def test_fake_version_0_store_is_migrated(tmp_path, monkeypatch):
+def test_fake_older_store_is_migrated_once(tmp_path, monkeypatch):
     path = make_store(tmp_path / "records.db")
-    set_version(path, 0)
+    set_version(path, NOW - 1)
     calls = []
-    monkeypatch.setitem(schema.MIGRATIONS, 0, calls.append)
+    monkeypatch.setitem(schema.MIGRATIONS, NOW - 1, calls.append)
     with RecordStore(path) as store:
         assert store.schema_version == NOW and len(calls) == 1 and len(store.runs()) == 3
+    with RecordStore(path) as store:
+        assert len(calls) == 1
 
 
 def test_version_1_store_gets_the_space_in_the_run_key(tmp_path, monkeypatch):
@@ -167,11 +171,12 @@ def test_version_1_store_gets_the_space_in_the_run_key(tmp_path, monkeypatch):
         with RecordStore(path) as store:
             store.add_task(TASK)
             student = StudentRecord.from_space(narrow, arch, TASK)
-            store.add_run(
-                TASK, arch, mode="scratch", seed=0, recipe=RECIPE, test_acc=0.5, student=student
-            )
+            store.add_student(narrow.key, arch, student.params, student.flops,
+                              num_classes=3, in_channels=3, image_size=32)  # fmt: skip
+            insert_old_run(store, TASK, arch.id, mode="scratch", seed=0, recipe=RECIPE,
+                           test_acc=0.5, space=narrow.key)  # fmt: skip
     with RecordStore(path) as store:
-        assert store.schema_version == NOW == 2
+        assert store.schema_version == NOW
         (old,) = store.runs()
         assert old.key.space_key == narrow.key and old.test_acc == 0.5
         student = StudentRecord.from_space(wide, arch, TASK)
@@ -185,6 +190,37 @@ def test_version_1_store_gets_the_space_in_the_run_key(tmp_path, monkeypatch):
         assert {k.space_key for k in store.done_keys()} == {narrow.key, wide.key}
         indexes = {r[1] for r in store._conn.execute("PRAGMA index_list(runs)")}
         assert "runs_task_mode_status" in indexes
+
+
+def test_version_2_store_gets_the_teacher_sha_of_its_kd_runs(tmp_path, monkeypatch):
+    from dassgnn.records.codec import weights_sha
+    from dassgnn.space import ResNetSpace
+
+    space = ResNetSpace(widths=(4, 8), depths=(1, 1), strides=(1, 2))
+    path = tmp_path / "v2.db"
+    with monkeypatch.context() as m:
+        m.setattr(schema, "SCHEMA_VERSION", 2)
+        with RecordStore(path) as store:
+            store.add_task(TASK)
+            state = space.build(space.teacher, 3, 3, seed=0).state_dict()
+            with_weights = store.add_teacher(TASK, space, space.teacher, RECIPE, 0, 0.9,
+                                             state_dict=state)  # fmt: skip
+            without = store.add_teacher(TASK, space, space.teacher, RECIPE, 1, 0.8)
+            for seed, tid in enumerate((with_weights, without)):
+                insert_old_run(store, TASK, "1,1|4|8", mode="kd", seed=seed, recipe=RECIPE,
+                               test_acc=0.5, teacher_id=tid, space=space.key)  # fmt: skip
+            insert_old_run(store, TASK, "1,1|4|8", mode="scratch", seed=0, recipe=RECIPE,
+                           test_acc=0.4, space=space.key)  # fmt: skip
+            assert store.schema_version == 2
+    with pytest.raises(RecordStoreError, match="old record-store schema version 2"):
+        RecordStore(path, readonly=True)
+    with RecordStore(path) as store:
+        assert store.schema_version == NOW
+        sha = weights_sha(store.get_teacher(with_weights).weights)
+        assert store.get_teacher(with_weights).weights_sha == sha
+        got = {(r.mode, r.teacher_id): r.teacher_sha for r in store.runs()}
+        assert got == {("kd", with_weights): sha, ("kd", without): "", ("scratch", ""): ""}
+        assert len(store.done_keys()) == 3
 
 
 def test_failed_or_missing_migration_changes_nothing(tmp_path, monkeypatch):
@@ -259,23 +295,27 @@ def test_default_store_path(monkeypatch, tmp_path):
         assert store.readonly and len(store.runs()) == 3
 
 
-def test_wal_store_in_a_read_only_folder_opens_immutable(tmp_path, monkeypatch):
+def test_reading_a_wal_store_leaves_no_file_beside_it(tmp_path, monkeypatch):
     path = make_store(tmp_path / "work" / "records.db")  # closed, not checkpointed
     assert path.read_bytes()[18:20] == b"\x02\x02"  # still in WAL mode
-    assert not Path(f"{path}-wal").exists()
-    checkout = tmp_path / "checkout"
-    checkout.mkdir()
-    copy = checkout / "records.db"
-    shutil.copy(path, copy)
-    assert not schema._immutable(copy)  # a writable folder: plain mode=ro
+    assert sorted(p.name for p in path.parent.iterdir()) == ["records.db"]
+    data = path.read_bytes()
+    assert schema._immutable(path)  # no -wal file: no writer has it open
+    with RecordStore(path, readonly=True) as store:
+        assert len(store.runs()) == 3 and store.stats()["runs"] == 3
+    assert sorted(p.name for p in path.parent.iterdir()) == ["records.db"]
+    assert path.read_bytes() == data
+
+    wal = Path(f"{path}-wal")
+    wal.touch()  # a writer holds it open: plain mode=ro, which sees its commits
+    assert not schema._immutable(path)
     real_access = os.access
-    # simulate the read-only folder (chmod does not bind root)
+    # a read-only folder (chmod does not bind root): SQLite could not create -shm
     monkeypatch.setattr(
-        schema.os, "access", lambda p, mode: False if Path(p) == checkout else real_access(p, mode)
+        schema.os,
+        "access",
+        lambda p, mode: False if Path(p) == path.parent else real_access(p, mode),
     )
-    assert schema._immutable(copy)
-    with RecordStore(copy, readonly=True) as store:
-        assert len(store.runs()) == 3
-    assert sorted(p.name for p in checkout.iterdir()) == ["records.db"]
-    Path(f"{copy}-wal").write_bytes(b"x")  # a log with content: never ignore it
-    assert not schema._immutable(copy)
+    assert schema._immutable(path)
+    wal.write_bytes(b"x")  # a log with content: never ignore it
+    assert not schema._immutable(path)

@@ -8,6 +8,7 @@ import torch
 from dassgnn.data import Task
 from dassgnn.kd import Recipe, TrainResult
 from dassgnn.records import (
+    SCHEMA_VERSION,
     AddRunResult,
     RecordConflictError,
     RecordStore,
@@ -60,7 +61,7 @@ def count(store, table):
 def test_new_store_pragmas_and_meta(tmp_path):
     path = tmp_path / "sub" / "records.db"
     with RecordStore(path) as s:
-        assert s.schema_version == 2 and not s.readonly
+        assert s.schema_version == SCHEMA_VERSION and not s.readonly
         assert s.meta["created_with"] == "0.1.0" and s.meta["application"] == "dassgnn.records"
         assert s._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert s._conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
@@ -212,6 +213,36 @@ def test_run_roundtrip_idempotence_and_conflict(store, teacher):
         store.add_run(TASK, arch, result=result(0.7), replace_failed=True, **kwargs)
     assert [r.test_acc for r in store.runs()] == [0.75]
     assert store.runs()[0].result == train.to_dict()
+
+
+def test_kd_run_records_the_weights_it_learned_from(store, teacher):
+    from dassgnn.records.codec import weights_sha
+
+    tid, _ = teacher
+    sha = weights_sha(store.get_teacher(tid).weights)
+    arch = SPACE.sample(2, seed=0)
+    store.add_run(TASK, arch[0], mode="kd", seed=0, recipe=RECIPE, teacher_id=tid, test_acc=0.5)
+    assert store.runs()[0].teacher_sha == sha  # the stored teacher's, by default
+    again = store.add_run(TASK, arch[0], mode="kd", seed=0, recipe=RECIPE, teacher_id=tid,
+                          test_acc=0.5, teacher_sha=sha)  # fmt: skip
+    assert not again.inserted
+    with pytest.raises(RecordConflictError, match="distilled from another network"):
+        store.add_run(TASK, arch[1], mode="kd", seed=0, recipe=RECIPE, teacher_id=tid,
+                      test_acc=0.5, teacher_sha="0" * 40)  # fmt: skip
+    with pytest.raises(ValueError, match="40 lowercase hex digits, got 'abc'"):
+        store.add_run(TASK, arch[1], mode="kd", seed=0, recipe=RECIPE, teacher_id=tid,
+                      test_acc=0.5, teacher_sha="abc")  # fmt: skip
+    with pytest.raises(ValueError, match="mode='scratch' takes no teacher_sha"):
+        store.add_run(TASK, arch[1], mode="scratch", seed=0, recipe=RECIPE, test_acc=0.5,
+                      teacher_sha=sha)  # fmt: skip
+    store.add_run(TASK, arch[1], mode="scratch", seed=0, recipe=RECIPE, test_acc=0.5)
+    assert [r.teacher_sha for r in store.runs()] == [sha, ""]
+
+
+def test_missing_store_is_created_only_when_asked(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no record store at"):
+        RecordStore(tmp_path / "missing.db", create=False)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_failed_runs_and_replace(store):
