@@ -32,9 +32,20 @@ _LAYOUTS = ("auto", "NHWC", "NCHW", "NHW")
 # --------------------------------------------------------------------------- npz
 
 
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a .npz is a zip archive (empty or not)
+
+
 @functools.lru_cache(maxsize=8)
 def _read_npz(path: str, mtime_ns: int, size: int) -> tuple[np.ndarray, ...]:
     # ``mtime_ns`` and ``size`` are part of the cache key so that a changed file is re-read.
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if head not in _ZIP_MAGIC:
+        kind = "a NumPy .npy array" if head == b"\x93NUM" else "not a zip archive"
+        raise ValueError(
+            f"{path!r} is not a NumPy .npz archive ({kind}); write one with "
+            "np.savez(path, x_train=..., x_test=..., y_train=..., y_test=..., classes=...)"
+        )
     try:
         with np.load(path, allow_pickle=False) as f:
             missing = [k for k in NPZ_KEYS if k not in f.files]

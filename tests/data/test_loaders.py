@@ -101,6 +101,15 @@ def test_from_npz_errors(tmp_path, digits):
     np.savez(bad, **arrays)
     with pytest.raises(ValueError, match=r"x_test/y_test: labels must lie in \[0, 10\)"):
         from_npz(bad)
+    text = tmp_path / "text.npz"
+    text.write_text("x_train,y_train\n1,2\n")
+    with pytest.raises(ValueError, match=r"text\.npz' is not a NumPy \.npz archive \(not a zip"):
+        from_npz(text)
+    array = tmp_path / "array.npz"
+    with open(array, "wb") as fh:
+        np.save(fh, np.arange(3))
+    with pytest.raises(ValueError, match=r"not a NumPy \.npz archive \(a NumPy \.npy array\)"):
+        from_npz(array)
 
 
 # ----------------------------------------------------------------- data dir / names
