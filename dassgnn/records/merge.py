@@ -293,8 +293,8 @@ def _merge_runs(
             mine, theirs = sha_here(row["teacher_id"]), row["teacher_sha"]
             if mine and theirs and mine != theirs:
                 detail = (
-                    f"it learned from other weights of teacher {row['teacher_id']!r} "
-                    f"(SHA-1 {theirs[:12]}) than those recorded here ({mine[:12]})"
+                    f"learned from teacher weights SHA-1 {theirs[:12]}, not from the "
+                    f"{mine[:12]} recorded here"
                 )
                 report.conflicts.append(MergeConflict("runs", key, detail))
                 continue

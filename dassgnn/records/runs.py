@@ -19,6 +19,7 @@ from dassgnn.records.validate import (
     check_accuracy,
     check_mode,
     check_status,
+    check_teacher_sha,
     differences,
     normalize_recipe,
     normalize_result,
@@ -83,7 +84,7 @@ class RunMixin(StoreBase):
             replace_failed (bool, optional): Replace a stored ``failed`` run of
                 the same key. (default: `False`)
             teacher_sha (str, optional): For a KD run, the SHA-1 of the weights
-                blob it learned from ([`weights_sha()`][dassgnn.records.codec.weights_sha]
+                blob it learned from (the SHA-1 hex digest
                 of what [`get_teacher()`][dassgnn.records.RecordStore.get_teacher]
                 returned); it must match the stored teacher's weights. (default:
                 `None`: the stored teacher's, ``""`` if it has no weights)
@@ -107,7 +108,7 @@ class RunMixin(StoreBase):
         )  # fmt: skip
         if student is not None and not isinstance(student, StudentRecord):
             raise TypeError(f"student must be a StudentRecord, got {type(student).__name__}")
-        teacher_sha = _check_sha(teacher_sha, row["mode"])
+        teacher_sha = check_teacher_sha(teacher_sha, row["mode"])
         with self._transaction() as conn:
             task_row = self._task_row_or_raise(conn, row["task_key"])
             teacher_space = self._check_run_teacher(conn, row, teacher_sha)
@@ -352,20 +353,6 @@ def _as_key(key: Any) -> RunKey:
         raise ValueError(f"a run key has the {len(KEY_COLUMNS)} fields {KEY_COLUMNS}, got {key!r}")
     task_key, teacher_id, arch_id, mode, seed, recipe_key, space = fields
     return RunKey(task_key, teacher_id, arch_id, mode, check_seed(seed), recipe_key, space)
-
-
-def _check_sha(teacher_sha: Any, mode: str) -> str | None:
-    if teacher_sha is None:
-        return None
-    if not isinstance(teacher_sha, str):
-        raise TypeError(f"teacher_sha must be a str, got {type(teacher_sha).__name__}")
-    if mode != "kd" and teacher_sha:
-        raise ValueError(f"mode={mode!r} takes no teacher_sha, got {teacher_sha!r}")
-    if teacher_sha and not (
-        len(teacher_sha) == 40 and all(c in "0123456789abcdef" for c in teacher_sha)
-    ):
-        raise ValueError(f"teacher_sha must be 40 lowercase hex digits, got {teacher_sha!r}")
-    return teacher_sha
 
 
 def _float_or_none(value: Any) -> float | None:

@@ -26,6 +26,7 @@ __all__ = [
     "RUN_COLUMNS",
     "check_accuracy",
     "check_seed",
+    "check_teacher_sha",
     "differences",
     "normalize_recipe",
     "normalize_result",
@@ -123,6 +124,33 @@ def check_status(status: Any) -> str:
         ValueError: If it is not a valid status.
     """
     return check_choice(status, "status", STATUSES)
+
+
+def check_teacher_sha(teacher_sha: Any, mode: str) -> str | None:
+    """Checks the ``teacher_sha`` of a run: 40 lowercase hex digits, for KD runs only.
+
+    Args:
+        teacher_sha (Any): The value; `None` or ``""`` means unknown.
+        mode (str): The run's mode.
+
+    Returns:
+        str or None: The value.
+
+    Raises:
+        TypeError: If it is not a string.
+        ValueError: If it is malformed, or given for a scratch run.
+    """
+    if teacher_sha is None:
+        return None
+    if not isinstance(teacher_sha, str):
+        raise TypeError(f"teacher_sha must be a str, got {type(teacher_sha).__name__}")
+    if mode != "kd" and teacher_sha:
+        raise ValueError(f"mode={mode!r} takes no teacher_sha, got {teacher_sha!r}")
+    if teacher_sha and not (
+        len(teacher_sha) == 40 and all(c in "0123456789abcdef" for c in teacher_sha)
+    ):
+        raise ValueError(f"teacher_sha must be 40 lowercase hex digits, got {teacher_sha!r}")
+    return teacher_sha
 
 
 def normalize_recipe(recipe: Any) -> tuple[dict[str, Any], str]:

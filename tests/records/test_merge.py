@@ -170,7 +170,9 @@ def test_runs_learned_from_other_weights_are_conflicts_once(tmp_path):
     ]
     shas = [s.get_teacher(tid).weights_sha[:12] for s in (here, there)]
     assert report.conflicts[0].detail == f"weights: SHA-1 {shas[0]} -> {shas[1]}"
-    assert "learned from other weights of teacher" in report.conflicts[1].detail
+    assert report.conflicts[1].detail == (
+        f"learned from teacher weights SHA-1 {shas[1]}, not from the {shas[0]} recorded here"
+    )
     assert report.added["runs"] == 1  # what is consistent is merged: the scratch run
     assert str(report).count(str(report.conflicts[1])) == 1
     assert {r.arch_id for r in here.runs()} == {ARCHS[0].id, ARCHS[2].id}
