@@ -3,46 +3,73 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+_ONLY_FOR = {
+    "group": ("batched",),
+    "address": ("ray",),
+    "workers": ("pool", "batched", "ray"),
+}
+"""The options of ``collect`` that apply to some executors only."""
+
+
+def _either(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 def _collect(args: argparse.Namespace) -> int:
     from dassgnn.collect import Plan, collect
 
+    for option, executors in _ONLY_FOR.items():
+        if getattr(args, option) is not None and args.executor not in executors:
+            raise ValueError(
+                f"--{option} applies to --executor {_either(executors)}, not {args.executor}"
+            )
+    if args.teachers_only and args.students_only:
+        raise ValueError("give --teachers-only or --students-only, not both")
+    if args.teachers_only and args.seeds:
+        raise ValueError("--seeds selects student runs, and --teachers-only runs none")
     plan = Plan.from_file(args.config)
     if args.role or args.seeds:
         plan = plan.select(args.role, args.seeds)
     store = args.store or plan.store
     if store is None:
-        print("dassgnn collect: give --store or set 'store' in the plan", file=sys.stderr)
-        return 2
+        raise ValueError("give --store or set 'store' in the plan")
     kwargs = {"device": args.device}
-    if args.workers:
-        kwargs["workers"] = args.workers
-    if args.threads:
-        kwargs["threads"] = args.threads
-    if args.executor == "ray" and args.address:
-        kwargs["address"] = args.address
-    if args.executor == "batched" and args.group:
-        kwargs["group"] = args.group
+    for option in ("workers", "threads", "address", "group"):
+        if getattr(args, option) is not None:
+            kwargs[option] = getattr(args, option)
     report = collect(
         plan,
         store,
         executor=args.executor,
         retry_failed=args.retry_failed,
+        teachers_only=args.teachers_only,
+        students_only=args.students_only,
         progress=not args.quiet,
         **kwargs,
     )
     print(f"{plan.name}: {report}")
     for line in report.failures[:20]:
         print("  failed:", line.splitlines()[0])
+    if len(report.failures) > 20:
+        print(f"  ... and {len(report.failures) - 20} more failures")
     if args.checkpoint:
         from dassgnn.records import RecordStore
 
         with RecordStore(store) as s:
             s.checkpoint()
+    problem = report.problem()
+    if problem:
+        print(
+            f"dassgnn collect: {problem}; failed teachers are trained again by the same "
+            "command, failed runs with --retry-failed",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -56,17 +83,39 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _merge(args: argparse.Namespace) -> int:
-    from dassgnn.records import RecordStore
+    from dassgnn.records import OldSchemaError, RecordStore
 
+    # every source is checked before the target is created or changed
+    for source in args.sources:
+        if not source.is_file():
+            raise FileNotFoundError(f"no record store at {source}")
+        if args.into.exists() and source.resolve() == args.into.resolve():
+            raise ValueError(f"cannot merge the store {args.into} into itself")
+        with contextlib.suppress(OldSchemaError):  # merged from a migrated temporary copy
+            RecordStore(source, readonly=True).close()
+    conflicts, teachers = 0, 0
     with RecordStore(args.into) as store:
         for other in args.sources:
             report = store.merge(other)
             print(report)
-            if not report.ok:
-                for conflict in report.conflicts[:20]:
-                    print("  conflict:", conflict)
+            conflicts += len(report.conflicts)
+            teachers += sum(c.table == "teachers" for c in report.conflicts)
         if args.checkpoint:
             store.checkpoint()
+    if conflicts:
+        hint = (
+            "; parts that train their own teachers cannot be merged: train the teachers once "
+            "with `dassgnn collect --teachers-only`, copy that store to each machine and run "
+            "the parts with --students-only"
+            if teachers
+            else ""
+        )
+        print(
+            f"dassgnn records merge: {conflicts} conflicting records were not merged "
+            f"(listed above){hint}",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -111,10 +160,30 @@ def _snapshot(args: argparse.Namespace) -> int:
 def _checkpoint(args: argparse.Namespace) -> int:
     from dassgnn.records import RecordStore
 
-    with RecordStore(args.store) as store:
+    with RecordStore(args.store, create=False) as store:
         store.checkpoint(vacuum=args.vacuum)
     print(f"{args.store}: checkpointed into one file")
     return 0
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a seed must be an integer >= 0, got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -126,14 +195,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, required=True, help="plan file (.toml, .yaml)")
     p.add_argument("--store", type=Path, default=None, help="record store (default: the plan's)")
     p.add_argument("--executor", default="pool", choices=["pool", "batched", "ray", "serial"])
-    p.add_argument("--group", type=int, default=None, help="students a program (batched)")
-    p.add_argument("--workers", type=int, default=None)
-    p.add_argument("--threads", type=int, default=None, help="torch threads per worker")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--group", type=_positive, default=None, help="students a program (batched)")
+    p.add_argument("--workers", type=_positive, default=None, help="processes (pool, batched, ray)")
+    p.add_argument("--threads", type=_positive, default=None, help="torch threads per worker")
+    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:N, mps")
     p.add_argument("--role", default=None, help="only the plan's task groups of this role")
-    p.add_argument("--seeds", type=int, nargs="+", default=None, help="only runs of these seeds")
-    p.add_argument("--address", default=None, help="Ray cluster address")
+    p.add_argument("--seeds", type=_seed, nargs="+", default=None, help="only runs of these seeds")
+    p.add_argument("--address", default=None, help="Ray cluster address (ray)")
     p.add_argument("--retry-failed", action="store_true")
+    only = p.add_mutually_exclusive_group()
+    only.add_argument(
+        "--teachers-only",
+        action="store_true",
+        help="train the plan's missing teachers and no student (the first step of parts)",
+    )
+    only.add_argument(
+        "--students-only",
+        action="store_true",
+        help="run student jobs only; never train a teacher (a part on a copy of the "
+        "teachers' store)",
+    )
     p.add_argument(
         "--checkpoint",
         action="store_true",
@@ -184,8 +265,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, TypeError, KeyError, FileNotFoundError) as error:
-        print(f"dassgnn {args.command}: error: {error}", file=sys.stderr)
+    except (ValueError, TypeError, KeyError, ImportError, OSError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"dassgnn {args.command}: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -8,6 +8,7 @@ from dassgnn.collect.executors import (
     RayExecutor,
     SerialExecutor,
     available_cpus,
+    check_device,
     create_executor,
 )
 from dassgnn.collect.jobs import JobOutcome, Worker
@@ -27,6 +28,7 @@ __all__ = [
     "TeacherJob",
     "Worker",
     "available_cpus",
+    "check_device",
     "collect",
     "create_executor",
 ]

@@ -10,6 +10,7 @@ cluster, ``pip install dassgnn[ray]``) and ``"serial"`` (this process, for debug
 
 from __future__ import annotations
 
+import inspect
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -25,6 +26,7 @@ from dassgnn.collect.jobs import (
 )
 from dassgnn.collect.plan import TeacherJob
 from dassgnn.registry import Registry
+from dassgnn.utils.validation import check_float, check_int
 
 Item = tuple[Any, bytes | None]
 EXECUTORS: Registry[Any] = Registry("executor")
@@ -37,6 +39,59 @@ def available_cpus() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def check_device(device: Any, *, local: bool = True) -> str:
+    """Checks that ``device`` names a torch device and, with ``local``, that this
+    machine has it, before any work starts.
+
+    Args:
+        device (Any): E.g. ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"mps"``.
+        local (bool, optional): Also check that this machine can use it (not
+            for a Ray cluster elsewhere). (default: `True`)
+
+    Returns:
+        str: The device.
+
+    Raises:
+        TypeError: If ``device`` is not a string.
+        ValueError: If it is not a torch device (``"gpu"``), or this machine has
+            no such device (``"cuda"`` without a GPU).
+    """
+    import torch
+
+    if not isinstance(device, str) or not device:
+        raise TypeError(f"device must be a string such as 'cpu' or 'cuda', got {device!r}")
+    try:
+        parsed = torch.device(device)
+    except RuntimeError:
+        hint = " (did you mean 'cuda'?)" if device.lower().startswith("gpu") else ""
+        raise ValueError(
+            f"device {device!r} is not a torch device{hint}; use 'cpu', 'cuda', 'cuda:N' or 'mps'"
+        ) from None
+    if not local or parsed.type == "cpu":
+        return device
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(
+                f"device {device!r} is not usable: torch finds no CUDA GPU on this machine "
+                "(torch.cuda.is_available() is False); use device 'cpu'"
+            )
+        if parsed.index is not None and parsed.index >= count:
+            raise ValueError(f"device {device!r} is not usable: this machine has {count} GPU(s)")
+    elif parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {device!r} is not usable: MPS is not available here")
+    else:
+        try:
+            torch.empty(1, device=parsed)
+        except Exception as err:
+            raise ValueError(f"device {device!r} is not usable here: {err}") from None
+    return device
+
+
+def _optional_int(value: Any, name: str) -> int | None:
+    return None if value is None else check_int(value, name, minimum=1)
 
 
 def _default_workers(device: str) -> int:
@@ -54,8 +109,10 @@ def _run_in_pool(
     processes, keeping at most ``ahead`` unfinished beyond the newest, and
     yields the outcomes (a call may return one or a list) as they finish."""
     context = multiprocessing.get_context("spawn")
+    # each worker watches this process and ends when it is gone (any signal)
+    initargs = (device, threads, os.getpid())
     with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=init_process, initargs=(device, threads)
+        workers, mp_context=context, initializer=init_process, initargs=initargs
     ) as pool:
         pending: set = set()
 
@@ -82,10 +139,10 @@ class SerialExecutor:
         threads (int, optional): Torch threads. (default: `None`, unchanged)
     """
 
-    def __init__(self, device: str = "cpu", threads: int | None = None, **_: Any) -> None:
-        self.device = device
+    def __init__(self, device: str = "cpu", threads: int | None = None) -> None:
+        self.device = check_device(device)
         self.workers = 1
-        self.threads = threads
+        self.threads = _optional_int(threads, "threads")
 
     def run(self, items: Iterable[Item]) -> Iterator[JobOutcome]:
         """Yields each job's outcome in turn."""
@@ -118,12 +175,11 @@ class PoolExecutor:
         threads: int | None = None,
         in_flight: int | None = None,
     ) -> None:
-        self.workers = workers or _default_workers(device)
-        if self.workers < 1:
-            raise ValueError(f"workers must be >= 1, got {self.workers}")
-        self.device = device
+        self.device = check_device(device)
+        self.workers = _optional_int(workers, "workers") or _default_workers(device)
+        threads = _optional_int(threads, "threads")
         self.threads = threads if threads is not None else (1 if device == "cpu" else 2)
-        self.in_flight = in_flight or self.workers + 1
+        self.in_flight = _optional_int(in_flight, "in_flight") or self.workers + 1
 
     def run(self, items: Iterable[Item]) -> Iterator[JobOutcome]:
         """Yields outcomes as jobs finish (not in submission order)."""
@@ -190,17 +246,16 @@ class BatchedExecutor:
         group: int = 16,
         threads: int | None = None,
     ) -> None:
+        self.device = check_device(device)
         if device.startswith("cuda"):
             import torch
 
             default = max(1, torch.cuda.device_count())
         else:
             default = 1
-        self.workers = workers or default
-        if self.workers < 1 or group < 1:
-            raise ValueError(f"workers and group must be >= 1, got {self.workers} and {group}")
-        self.device = device
-        self.group = group
+        self.workers = _optional_int(workers, "workers") or default
+        self.group = check_int(group, "group", minimum=1)
+        threads = _optional_int(threads, "threads")
         self.threads = threads or max(1, available_cpus() // self.workers)
 
     def run(self, items: Iterable[Item]) -> Iterator[JobOutcome]:
@@ -249,12 +304,20 @@ class RayExecutor:
             import ray  # noqa: F401
         except ImportError:
             raise ImportError("the Ray executor needs Ray: pip install 'dassgnn[ray]'") from None
-        self.device = device
+        for option in ("group", "in_flight"):
+            if option in ray_init:
+                raise ValueError(f"the 'ray' executor has no option {option!r}")
+        # a cluster elsewhere may have the device this machine lacks
+        local = address is None and not os.environ.get("RAY_ADDRESS")
+        self.device = check_device(device, local=local)
+        if address is not None and (not isinstance(address, str) or not address):
+            raise TypeError(f"address must be a non-empty string, got {address!r}")
         self.address = address
-        self.threads = threads or 1
+        self.threads = _optional_int(threads, "threads") or 1
+        num_gpus = check_float(num_gpus, "num_gpus", minimum=0.0)
         self.num_gpus = num_gpus if device.startswith("cuda") else 0
         self.ray_init = ray_init
-        self.workers = workers
+        self.workers = _optional_int(workers, "workers")
 
     def run(self, items: Iterable[Item]) -> Iterator[JobOutcome]:
         """Yields outcomes as Ray tasks finish."""
@@ -288,5 +351,29 @@ def _ray_job(job: Any, weights: bytes | None, device: str, threads: int) -> JobO
 
 def create_executor(name: str = "pool", **kwargs: Any) -> Any:
     """Creates the executor registered under ``name`` (see
-    [`EXECUTORS`][dassgnn.collect.EXECUTORS])."""
-    return EXECUTORS.create(name, **kwargs)
+    [`EXECUTORS`][dassgnn.collect.EXECUTORS]).
+
+    Args:
+        name (str, optional): ``"pool"``, ``"batched"``, ``"ray"`` or ``"serial"``.
+            (default: `"pool"`)
+        **kwargs: The executor's options (``workers``, ``device``, ...).
+
+    Returns:
+        The executor.
+
+    Raises:
+        KeyError: If ``name`` is not registered.
+        ValueError: If an option does not apply to this executor (e.g. ``group``
+            with ``"pool"``) or has a bad value (e.g. ``workers=0``), or the
+            device is not usable.
+    """
+    factory = EXECUTORS.get(name)
+    params = inspect.signature(factory).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        bad = sorted(set(kwargs) - set(params))
+        if bad:
+            raise ValueError(
+                f"the {name!r} executor has no option {', '.join(map(repr, bad))}; "
+                f"its options: {', '.join(params)}"
+            )
+    return factory(**kwargs)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -211,12 +213,57 @@ class Worker:
 
 
 _WORKER: Worker | None = None
+_WATCHED_PARENT: int | None = None
+
+WATCH_INTERVAL = 0.5
+"""Seconds between two looks of a worker's watchdog at its parent process."""
 
 
-def init_process(device: str = "cpu", threads: int | None = 1) -> None:
+def _watch_parent(parent: int, interval: float) -> None:
+    while True:
+        if os.getppid() != parent:  # the collector died: we were handed to another parent
+            os._exit(70)
+        time.sleep(interval)
+
+
+def watch_parent(parent: int, interval: float = WATCH_INTERVAL) -> None:
+    """Ends this process as soon as its parent ``parent`` is gone.
+
+    A daemon thread compares ``os.getppid()`` with ``parent`` every
+    ``interval`` seconds and calls ``os._exit()`` when they differ, which is
+    when the parent died (by any signal, SIGKILL included) and this process
+    was handed to another. So pool workers never outlive their collector.
+    Started once a process; later calls do nothing.
+
+    Args:
+        parent (int): The process id of the parent to watch.
+        interval (float, optional): Seconds between two looks. (default: `0.5`)
+    """
+    global _WATCHED_PARENT
+    if _WATCHED_PARENT is not None:
+        return
+    _WATCHED_PARENT = parent
+    if os.getppid() != parent:
+        os._exit(70)
+    threading.Thread(
+        target=_watch_parent, args=(parent, interval), name="dassgnn-watchdog", daemon=True
+    ).start()
+
+
+def init_process(device: str = "cpu", threads: int | None = 1, parent: int | None = None) -> None:
     """Process initializer: one [`Worker`][dassgnn.collect.Worker] per process, kept across jobs
-    (and replaced only when the device or thread count changes)."""
+    (and replaced only when the device or thread count changes).
+
+    Args:
+        device (str, optional): Torch device of the runs. (default: `"cpu"`)
+        threads (int, optional): Torch CPU threads of this process. (default: `1`)
+        parent (int, optional): The collector's process id: with it, the process
+            ends as soon as the collector is gone (see `watch_parent()`).
+            (default: `None`)
+    """
     global _WORKER
+    if parent is not None:
+        watch_parent(parent)
     if _WORKER is None or (_WORKER.device, _WORKER.threads) != (device, threads):
         _WORKER = Worker(device, threads)
 

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dassgnn.data import Task, list_datasets
+from dassgnn.collect.plan_checks import (
+    PLAN_KEYS,
+    check_group_fields,
+    group_entries,
+    read_plan_file,
+    recipe_fields,
+    reraise_in,
+    unknown_keys,
+)
+from dassgnn.data import Task, load_dataset
 from dassgnn.kd import Recipe
 from dassgnn.records import RunKey
 from dassgnn.space import Arch, space_from_dict, space_key
@@ -145,18 +153,10 @@ class TaskGroup:
     teacher_seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.dataset not in list_datasets():
-            raise ValueError(
-                f"unknown dataset {self.dataset!r} in the plan; valid: {', '.join(list_datasets())}"
-            )
-        for name in ("kd_seeds", "scratch_seeds", "archs"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
-        if self.classes is not None:
-            object.__setattr__(self, "classes", tuple(self.classes))
-        space = dict(self.space)
-        space.setdefault("name", "resnet")
+        for name, value in check_group_fields(self).items():
+            object.__setattr__(self, name, value)
         # every setting spelt out, so that the space's key does not depend on defaults
-        object.__setattr__(self, "space", space_from_dict(space).to_dict())
+        object.__setattr__(self, "space", space_from_dict(dict(self.space)).to_dict())
         for arch_id in self.archs:
             self.build_space().parse(arch_id)
 
@@ -175,8 +175,6 @@ class TaskGroup:
         if self.classes is not None:
             return [Task(self.dataset, self.classes, seed=self.seed, **fields)]
         if self.num_classes is None:
-            from dassgnn.data import load_dataset
-
             classes = tuple(range(load_dataset(self.dataset).num_classes))
             return [Task(self.dataset, classes, seed=self.seed, **fields)]
         if self.num_tasks == 1:
@@ -212,33 +210,73 @@ class Plan:
     name: str = "plan"
     store: str | None = None
 
+    def __post_init__(self) -> None:
+        if not self.groups or not all(isinstance(g, TaskGroup) for g in self.groups):
+            raise TypeError(
+                f"groups must be a non-empty sequence of TaskGroup, got {self.groups!r}"
+            )
+        object.__setattr__(self, "groups", tuple(self.groups))
+        for name in ("recipe", "teacher_recipe"):
+            if not isinstance(getattr(self, name), Recipe):
+                raise TypeError(
+                    f"{name} must be a Recipe, got {type(getattr(self, name)).__name__}"
+                )
+        if not isinstance(self.name, str) or not self.name:
+            raise TypeError(f"name must be a non-empty string, got {self.name!r}")
+        if self.store is not None and (not isinstance(self.store, str) or not self.store):
+            raise TypeError(f"store must be a path (a string), got {self.store!r}")
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Plan:
         """Builds a plan from a parsed TOML/YAML mapping (keys as the fields,
-        ``tasks`` for the groups)."""
+        ``tasks`` for the groups), checking every value.
+
+        Args:
+            data (Mapping[str, Any]): ``name``, ``store``, ``recipe``,
+                ``teacher_recipe`` and ``tasks`` (a list of task-group mappings).
+
+        Returns:
+            Plan: The plan.
+
+        Raises:
+            ValueError: For unknown keys (with the fix where a common slip is
+                recognised), values out of range, or no task group.
+            TypeError: For values of the wrong type.
+            KeyError: For an unknown search space.
+        """
+        if not isinstance(data, Mapping):
+            raise TypeError(f"a plan must be a mapping, got {type(data).__name__}")
         data = dict(data)
-        unknown = set(data) - {"name", "store", "recipe", "teacher_recipe", "tasks"}
-        if unknown:
-            raise ValueError(
-                f"unknown plan keys {sorted(unknown)}; valid: name, store, recipe, "
-                "teacher_recipe, tasks"
-            )
-        groups = data.get("tasks") or []
-        if not groups:
-            raise ValueError("a plan needs at least one entry under 'tasks'")
-        names = {f.name for f in dataclasses.fields(TaskGroup)}
+        group_keys = [f.name for f in dataclasses.fields(TaskGroup)]
+        recipe_keys = recipe_fields()
+        elsewhere = {k: "task-group settings go in a [[tasks]] entry" for k in group_keys}
+        elsewhere.update({k: "recipe settings go under [recipe]" for k in recipe_keys})
+        elsewhere["task"] = "write [[tasks]] (plural)"
+        message = unknown_keys(data, PLAN_KEYS, "the plan", elsewhere)
+        if message:
+            raise ValueError(message)
+        entries = group_entries(data.get("tasks"))
+        elsewhere = {
+            k: "a recipe setting: put it under [recipe] (students) or [teacher_recipe]"
+            for k in recipe_keys
+        }
         parsed = []
-        for i, entry in enumerate(groups):
-            bad = set(entry) - names
-            if bad:
-                raise ValueError(
-                    f"tasks[{i}] has unknown keys {sorted(bad)}; valid: {sorted(names)}"
-                )
-            parsed.append(TaskGroup(**entry))
+        for i, entry in enumerate(entries):
+            message = unknown_keys(entry, group_keys, f"tasks[{i}]", elsewhere)
+            if message:
+                raise ValueError(message)
+            with reraise_in(f"tasks[{i}]"):
+                parsed.append(TaskGroup(**entry))
         kwargs: dict[str, Any] = {"groups": tuple(parsed)}
         for key in ("recipe", "teacher_recipe"):
             if key in data:
-                kwargs[key] = Recipe.from_dict(data[key])
+                if not isinstance(data[key], Mapping):
+                    raise TypeError(
+                        f"{key} must be a table of recipe settings ([{key}] in TOML), got "
+                        f"{type(data[key]).__name__} {data[key]!r}"
+                    )
+                with reraise_in(key):
+                    kwargs[key] = Recipe.from_dict(dict(data[key]))
         for key in ("name", "store"):
             if key in data:
                 kwargs[key] = data[key]
@@ -246,26 +284,43 @@ class Plan:
 
     @classmethod
     def from_file(cls, path: str | Path) -> Plan:
-        """Reads a ``.toml``, ``.yaml`` or ``.yml`` plan."""
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"plan file {str(path)!r} does not exist")
-        text = path.read_text()
-        if path.suffix == ".toml":
-            if sys.version_info >= (3, 11):
-                import tomllib
-            else:
-                import tomli as tomllib
-            data = tomllib.loads(text)
-        elif path.suffix in (".yaml", ".yml"):
-            import yaml
+        """Reads a ``.toml``, ``.yaml`` or ``.yml`` plan.
 
-            data = yaml.safe_load(text)
-        else:
-            raise ValueError(f"plan file must end in .toml, .yaml or .yml, got {path.name!r}")
-        if not isinstance(data, dict):
-            raise ValueError(f"plan file {str(path)!r} does not hold a mapping")
-        return cls.from_dict(data)
+        Args:
+            path (str or Path): The file.
+
+        Returns:
+            Plan: The plan.
+
+        Raises:
+            FileNotFoundError: If there is no file.
+            ValueError: If it is not valid TOML or YAML, or see `from_dict()`;
+                every message names the file (and, for a syntax error, the line).
+            TypeError: See `from_dict()`.
+        """
+        data = read_plan_file(path)
+        with reraise_in(str(path)):
+            return cls.from_dict(data)
+
+    def check(self) -> None:
+        """Checks that the plan's data can be loaded, before anything trains:
+        each dataset is present (its ``.npz`` under the data folder, or the
+        optional package of a shipped set), has the classes asked for, and
+        holds ``train_per_class`` and ``test_per_class`` images of every class
+        of every task.
+
+        Raises:
+            FileNotFoundError: If a dataset file or the data folder is missing.
+            ImportError: If a shipped set's optional package is not installed.
+            ValueError: If the data folder is not set, or a task asks for more
+                classes or images than the dataset has (the message names the
+                task group).
+        """
+        for i, group in enumerate(self.groups):
+            with reraise_in(f"tasks[{i}] ({group.dataset})"):
+                source = load_dataset(group.dataset)
+                for task in group.tasks():
+                    task.indices(source)
 
     def select(self, role: str | None = None, seeds: Sequence[int] | None = None) -> Plan:
         """A part of the plan: the task groups of one ``role`` and/or only the runs

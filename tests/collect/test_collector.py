@@ -31,6 +31,11 @@ def test_serial_collection_records_everything_and_resumes(tmp_path, tiny_plan):
         assert all(0.0 <= r.test_acc <= 1.0 for r in store.runs())
     again = collect(tiny_plan, db, executor="serial", progress=False)
     assert again.runs_done == again.teachers_trained == 0 and again.skipped == 13
+    assert again.ok and again.blocked == 0 and "13 skipped (already done)" in str(again)
+    with RecordStore(db, readonly=True) as store:  # every KD run names the weights it learned
+        sha = store.get_teacher(teacher.teacher_id).weights_sha
+        assert {r.teacher_sha for r in store.runs(mode="kd")} == {sha}
+        assert {r.teacher_sha for r in store.runs(mode="scratch")} == {""}
 
 
 def test_failed_jobs_are_recorded_and_the_rest_go_on(tmp_path, tiny_plan, monkeypatch):
@@ -45,6 +50,7 @@ def test_failed_jobs_are_recorded_and_the_rest_go_on(tmp_path, tiny_plan, monkey
     db = tmp_path / "r.db"
     report = collect(tiny_plan, db, executor="serial", progress=False)
     assert report.runs_failed == 2 and report.runs_done == 10
+    assert not report.ok and report.problem() == "2 runs failed"
     assert "FloatingPointError: loss diverged (injected)" in report.failures[0]
     with RecordStore(db, readonly=True) as store:
         failed = store.runs(status="failed")
@@ -52,10 +58,71 @@ def test_failed_jobs_are_recorded_and_the_rest_go_on(tmp_path, tiny_plan, monkey
         assert "injected" in failed[0].error
     # failed runs stay failed on resume, unless retried
     monkeypatch.setattr(Worker, "_student_job", original)
-    assert collect(tiny_plan, db, executor="serial", progress=False).runs_done == 0
+    again = collect(tiny_plan, db, executor="serial", progress=False)
+    assert (again.runs_done, again.skipped, again.failed_before) == (0, 11, 2) and not again.ok
     retry = collect(tiny_plan, db, executor="serial", progress=False, retry_failed=True)
     assert retry.runs_done == 2
     assert all(status == "ok" for status, _ in rows(db).values())
+
+
+def test_a_failed_teacher_blocks_its_runs_and_is_not_skipped(tmp_path, tiny_plan, monkeypatch):
+    def broken(self, job, start):
+        raise MemoryError("out of memory (injected)")
+
+    monkeypatch.setattr(Worker, "_teacher_job", broken)
+    db = tmp_path / "r.db"
+    report = collect(tiny_plan, db, executor="serial", progress=False)
+    assert (report.teachers_failed, report.blocked, report.runs_done) == (1, 8, 4)  # scratch ran
+    assert report.skipped == 0 and not report.ok
+    assert report.problem() == "1 teacher failed, 8 runs blocked by a failed teacher"
+    assert "8 blocked by a failed teacher" in str(report)
+    monkeypatch.undo()  # the same command trains the teacher and the blocked runs
+    again = collect(tiny_plan, db, executor="serial", progress=False)
+    assert (again.teachers_trained, again.runs_done, again.skipped) == (1, 8, 4) and again.ok
+
+
+def test_unusable_device_fails_before_any_work(tmp_path, tiny_plan):
+    import torch
+
+    db = tmp_path / "r.db"
+    with pytest.raises(ValueError, match=r"device 'gpu' is not a torch device \(did you mean"):
+        collect(tiny_plan, db, executor="serial", device="gpu", progress=False)
+    if not torch.cuda.is_available():
+        for executor in ("serial", "pool", "batched"):
+            with pytest.raises(ValueError, match="device 'cuda' is not usable: torch finds no"):
+                collect(tiny_plan, db, executor=executor, device="cuda", progress=False)
+    assert list(tmp_path.iterdir()) == []  # no store, no lock file
+
+
+def test_executor_options_are_checked():
+    with pytest.raises(ValueError, match=r"'serial' executor has no option 'workers'"):
+        create_executor("serial", workers=2)
+    with pytest.raises(ValueError, match=r"'pool' executor has no option 'group'"):
+        create_executor("pool", group=4)
+    with pytest.raises(ValueError, match="workers must be >= 1, got 0"):
+        create_executor("pool", workers=0)
+    with pytest.raises(ValueError, match="group must be >= 1, got 0"):
+        create_executor("batched", group=0)
+    with pytest.raises(TypeError, match="threads must be an int"):
+        create_executor("batched", threads="2")
+
+
+def test_teachers_only_then_students_only(tmp_path, tiny_plan):
+    db = tmp_path / "r.db"
+    with pytest.raises(FileNotFoundError, match=r"no record store at .*--teachers-only"):
+        collect(tiny_plan, db, executor="serial", students_only=True, progress=False)
+    assert list(tmp_path.iterdir()) == []
+    with RecordStore(db) as store:  # a store without the teacher
+        store.add_task(tiny_plan.teacher_jobs()[0].task)
+    with pytest.raises(ValueError, match=r"lacks 1 teacher\(s\) of this plan.*Missing:\n  digits-"):
+        collect(tiny_plan, db, executor="serial", students_only=True, progress=False)
+    report = collect(tiny_plan, db, executor="serial", teachers_only=True, progress=False)
+    assert (report.teachers_trained, report.runs_done, report.skipped) == (1, 0, 0)
+    part = tiny_plan.select(seeds=[1])
+    report = collect(part, db, executor="serial", students_only=True, progress=False)
+    assert (report.teachers_trained, report.runs_done, report.skipped) == (0, 4, 0)
+    with pytest.raises(ValueError, match="not both"):
+        collect(tiny_plan, db, teachers_only=True, students_only=True, progress=False)
 
 
 def test_worker_turns_errors_into_outcomes(tiny_plan):
@@ -68,6 +135,7 @@ def test_worker_turns_errors_into_outcomes(tiny_plan):
 def test_executor_registry():
     assert isinstance(create_executor("serial"), SerialExecutor)
     pool = create_executor("pool", workers=2)
+    assert create_executor("pool", workers=None).workers >= 1
     assert isinstance(pool, PoolExecutor) and pool.threads == 1
     assert str(pool) == "PoolExecutor(workers=2, device='cpu', threads=1)"
     with pytest.raises(KeyError, match="valid names: batched, pool, ray, serial"):

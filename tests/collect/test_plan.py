@@ -101,9 +101,11 @@ def test_bad_plan_files(tmp_path):
         Plan.from_file(tmp_path / "p.yaml")
     with pytest.raises(ValueError, match="at least one entry under 'tasks'"):
         Plan.from_dict({"name": "empty"})
-    with pytest.raises(ValueError, match=r"unknown plan keys \['recipes'\]"):
+    with pytest.raises(
+        ValueError, match=r"unknown keys \['recipes'\] \('recipes': did you mean 'recipe'\?\)"
+    ):
         Plan.from_dict({"recipes": {}, "tasks": []})
-    with pytest.raises(ValueError, match="unknown recipe fields"):
+    with pytest.raises(ValueError, match="recipe: unknown recipe fields"):
         Plan.from_dict(tiny_plan_dict(recipe={"epoch": 1}))
 
 
@@ -153,3 +155,127 @@ def test_the_committed_plan_parses():
     assert len(extra.student_jobs()) == 5 * 40
     with pytest.raises(ValueError, match=r"no run of the plan has a seed in seeds=\[7\]"):
         plan.select(seeds=[7])
+
+
+# what a new user writes by mistake, and the message that says what to write instead
+MISTAKES = [
+    (
+        "students = 6",
+        'students = "six"',
+        TypeError,
+        r"tasks\[0\]: students must be an int, got str 'six'",
+    ),
+    (
+        "kd_seeds = [0, 1]",
+        'kd_seeds = ["a"]',
+        TypeError,
+        r"kd_seeds must hold ints, got 'a' \(str\)",
+    ),
+    ("kd_seeds = [0, 1]", "kd_seeds = [0.5]", TypeError, r"kd_seeds must hold ints, got 0\.5"),
+    ("kd_seeds = [0, 1]", "kd_seeds = 0", TypeError, r"got the int 0; write kd_seeds = \[0\]"),
+    ("kd_seeds = [0, 1]", "kd_seeds = [0, 0]", ValueError, r"kd_seeds has repeated seeds"),
+    ("kd_seeds = [0, 1]", "kd_seeds = [-1]", ValueError, r"kd_seeds must hold ints >= 0"),
+    ("[[tasks]]", "[tasks]", ValueError, r"write each group under \[\[tasks\]\] \(two brackets\)"),
+    (
+        "students = 6",
+        "students = 6\nepochs = 2",
+        ValueError,
+        r"\['epochs'\] \('epochs': a recipe setting: put it under \[recipe\]",
+    ),
+    ("kd_seeds = [0, 1]", "kd_seed = [0]", ValueError, r"'kd_seed': did you mean 'kd_seeds'\?"),
+    ("students = 6", "students = -1", ValueError, r"students must be >= 0, got -1"),
+    ("channels = 1", "channels = 2", ValueError, r"channels must be 1 or 3, got 2"),
+    ("num_classes = 3", "num_classes = 1", ValueError, r"num_classes must be >= 2, got 1"),
+    ("num_classes = 3", "num_tasks = 2", ValueError, r"num_tasks=2 needs num_classes"),
+    ("num_classes = 3", "classes = [0, 1, 1]", ValueError, r"at least 2 distinct ids"),
+    (
+        "num_classes = 3",
+        "num_classes = 3\nclasses = [0, 1]",
+        ValueError,
+        r"num_classes=3 but classes has 2 ids",
+    ),
+    (
+        "students = 6",
+        "students = 6\nsame_students = 1",
+        TypeError,
+        r"same_students must be true or false, got int 1",
+    ),
+    ('archs = ["1,1|8|16"]', 'archs = "1,1|8|16"', TypeError, r"write archs = \['1,1\|8\|16'\]"),
+    ('archs = ["1,1|8|16"]', 'archs = ["3,1|8,8,8|16"]', ValueError, r"depth 3 > maximum 2"),
+    (
+        "space = { widths = [4, 8], depths = [2, 2], strides = [1, 2] }",
+        'space = "resnet"',
+        TypeError,
+        r"space must be a table",
+    ),
+    ("space = {", 'space = { name = "vit", ', KeyError, r"unknown search space 'vit'"),
+    ("lr = 0.02", "lr = -1.0", ValueError, r"recipe: .*lr"),
+    (
+        'name = "tiny"',
+        'name = "tiny"\ndataset = "digits"',
+        ValueError,
+        r"'dataset': task-group settings go in a \[\[tasks\]\] entry",
+    ),
+    ("lr = 0.02", "lr = ", ValueError, r"plan\.toml: invalid TOML: .*line 4"),
+]
+
+TINY_TOML = """name = "tiny"
+[recipe]
+epochs = 1
+lr = 0.02
+eval_every = 0
+[[tasks]]
+dataset = "digits"
+num_classes = 3
+image_size = 8
+channels = 1
+space = { widths = [4, 8], depths = [2, 2], strides = [1, 2] }
+students = 6
+archs = ["1,1|8|16"]
+kd_seeds = [0, 1]
+"""
+
+
+@pytest.mark.parametrize(("old", "new", "error", "match"), MISTAKES)
+def test_plan_mistakes_name_the_file_and_the_fix(tmp_path, old, new, error, match):
+    assert old in TINY_TOML
+    path = tmp_path / "plan.toml"
+    path.write_text(TINY_TOML.replace(old, new, 1))
+    with pytest.raises(error, match=match) as info:
+        Plan.from_file(path)
+    assert str(path) in str(info.value) and info.value.__cause__ is None
+
+
+def test_the_tiny_toml_is_valid(tmp_path):
+    path = tmp_path / "plan.toml"
+    path.write_text(TINY_TOML)
+    jobs = Plan.from_file(path).student_jobs()
+    assert len(jobs) == 2 * len({j.arch for j in jobs}) >= 2 * 6
+
+
+def test_yaml_syntax_error_names_the_file_and_line(tmp_path):
+    path = tmp_path / "plan.yaml"
+    path.write_text("name: x\ntasks:\n  - dataset: digits\n    students: [1,\n")
+    with pytest.raises(ValueError, match=r"plan\.yaml: invalid YAML at line 5, column 1: "):
+        Plan.from_file(path)
+    path.write_text("name: x\ntasks:\n  dataset: digits\n")
+    with pytest.raises(ValueError, match=r"'tasks' is a single table.*'- dataset: \.\.\.'"):
+        Plan.from_file(path)
+    path.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ValueError, match="is not UTF-8 text"):
+        Plan.from_file(path)
+
+
+def test_check_finds_missing_data_and_short_classes(tmp_path, monkeypatch):
+    Plan.from_dict(tiny_plan_dict()).check()  # the 8x8 digits: 142+ train images a class
+    with pytest.raises(ValueError, match=r"tasks\[0\] \(digits\): train_per_class=500 but class"):
+        Plan.from_dict(tiny_plan_dict(train_per_class=500)).check()
+    with pytest.raises(ValueError, match=r"num_classes=11 exceeds the 10 classes of 'digits'"):
+        Plan.from_dict(tiny_plan_dict(num_classes=11)).check()
+    monkeypatch.setenv("DASSGNN_DATA", str(tmp_path))
+    cifar = Plan.from_dict(tiny_plan_dict(dataset="cifar10"))  # nothing loads on parsing
+    with pytest.raises(FileNotFoundError, match=r"tasks\[0\] \(cifar10\): no \.npz file"):
+        cifar.check()
+    monkeypatch.delenv("DASSGNN_DATA")
+    with pytest.raises(ValueError, match=r"tasks\[0\] \(cifar10\): no data folder"):
+        cifar.check()

@@ -1,0 +1,206 @@
+"""Collecting in parts and merging them; one collector a store; workers die with it."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from dassgnn.cli import main
+from dassgnn.collect import Plan, collect
+from dassgnn.records import RecordStore, StoreBusyError, collector_lock
+
+from .conftest import tiny_plan_dict
+
+LINUX = sys.platform.startswith("linux")
+
+
+def _plan_file(tmp_path, **changes):
+    data = tiny_plan_dict(**changes)
+    path = tmp_path / "plan.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path, Plan.from_dict(data)
+
+
+@pytest.mark.slow
+def test_parts_on_different_thread_counts_and_executors_merge_without_loss(tmp_path, capsys):
+    """The documented workflow: teachers once, a copy a machine, parts, merge."""
+    plan_file, plan = _plan_file(tmp_path, students=6, kd_seeds=[0, 1], scratch_seeds=[0])
+    teachers = tmp_path / "teachers.db"
+    args = ["collect", "--config", str(plan_file), "--quiet"]
+    assert main([*args, "--store", str(teachers), "--teachers-only", "--executor", "serial"]) == 0
+    parts = {
+        "serial-1-thread": ["--seeds", "0", "--executor", "serial", "--threads", "1"],
+        "pool-2-threads": [
+            "--seeds",
+            "1",
+            "--executor",
+            "pool",
+            "--workers",
+            "1",
+            "--threads",
+            "2",
+        ],
+    }
+    for name, options in parts.items():
+        shutil.copy(teachers, tmp_path / f"{name}.db")  # the copy each machine gets
+        store = str(tmp_path / f"{name}.db")
+        assert main([*args, "--store", store, "--students-only", *options]) == 0
+    capsys.readouterr()
+    merged = tmp_path / "all.db"
+    assert main(["records", "merge", str(merged), *(str(tmp_path / f"{n}.db") for n in parts)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("conflicts   0") == 2
+    with RecordStore(merged, readonly=True) as store:
+        keys = [r.key for r in store.runs(status=None)]
+        (teacher,) = store.teachers(with_weights=True)
+        assert {r.teacher_sha for r in store.runs(mode="kd")} == {teacher.weights_sha}
+    planned = [job.key for job in plan.student_jobs()]
+    assert len(planned) == 6 * 3 and sorted(keys) == sorted(planned)  # each exactly once
+
+
+def test_students_only_refuses_to_train_teachers(tmp_path, capsys):
+    plan_file, plan = _plan_file(tmp_path)
+    store = tmp_path / "part.db"
+    with RecordStore(store) as s:
+        s.add_task(plan.teacher_jobs()[0].task)
+    args = ["collect", "--config", str(plan_file), "--store", str(store), "--quiet"]
+    assert main([*args, "--students-only", "--seeds", "0", "--executor", "serial"]) == 2
+    err = capsys.readouterr().err
+    assert "lacks 1 teacher(s) of this plan" in err and "--teachers-only" in err
+    assert plan.teacher_jobs()[0].teacher_id in err
+    with RecordStore(store, readonly=True) as s:
+        assert not s.teachers() and not s.runs(status=None)
+    assert main([*args, "--teachers-only", "--seeds", "0"]) == 2
+    assert "--seeds selects student runs" in capsys.readouterr().err
+
+
+def test_a_second_collector_on_a_store_refuses_at_start(tmp_path, tiny_plan):
+    db = tmp_path / "r.db"
+    with collector_lock(db) as lock:
+        assert lock == tmp_path / "r.db.lock"
+        with pytest.raises(StoreBusyError, match=rf"another collector \(pid {os.getpid()}\)"):
+            collect(tiny_plan, db, executor="serial", progress=False)
+    assert not db.exists()  # it refused before opening the store
+    with collector_lock(db):  # released: the next one takes it
+        pass
+
+
+# ------------------------------------------------------------- real processes
+
+
+def _start(plan_file, db, *options):
+    cmd = [sys.executable, "-m", "dassgnn.cli", "collect", "--config", str(plan_file)]
+    cmd += ["--store", str(db), "--quiet", *options]
+    return subprocess.Popen(
+        cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+
+
+def _stat(pid):
+    """``(state, parent pid)`` of a process from /proc, or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return fields[0], int(fields[1])
+
+
+def _alive(pid):
+    stat = _stat(pid)
+    return stat is not None and stat[0] not in ("Z", "X")  # a zombie has ended
+
+
+def _workers(parent):
+    """The spawn workers whose parent is ``parent``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (_stat(entry) or ("", 0))[1] == parent:
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                    if b"spawn_main" in fh.read():
+                        found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+def _runs(db):
+    import sqlite3
+
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        try:
+            return con.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return 0
+
+
+def _wait(condition, proc, seconds=300):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if proc.poll() is not None:
+            pytest.fail(f"the collector ended early: {proc.stderr.read().decode()}")
+        if time.monotonic() > deadline:
+            pytest.fail("the collector made no progress")
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not LINUX, reason="reads /proc")
+@pytest.mark.parametrize(
+    ("executor", "sig"),
+    [
+        (["--executor", "pool", "--workers", "2"], signal.SIGKILL),
+        (["--executor", "batched", "--workers", "2", "--group", "2"], signal.SIGTERM),
+    ],
+)
+def test_workers_never_outlive_their_collector(tmp_path, executor, sig):
+    plan_file, _ = _plan_file(tmp_path, students=30)
+    db = tmp_path / "r.db"
+    proc = _start(plan_file, db, "--threads", "1", *executor)
+    workers = []
+    try:
+        _wait(lambda: _runs(db) > 0 and len(_workers(proc.pid)) == 2, proc)
+        workers = _workers(proc.pid)
+        assert all(_alive(pid) for pid in workers)
+        os.kill(proc.pid, sig)  # only the collector, as an OOM killer or a scheduler does
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [pid for pid in workers if _alive(pid)], "workers outlived their collector"
+    finally:
+        for pid in [proc.pid, *workers]:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait()
+    with collector_lock(db):  # the dead collector's lock went with it
+        pass
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not LINUX, reason="reads /proc")
+def test_two_collectors_on_one_store(tmp_path, capsys):
+    plan_file, _ = _plan_file(tmp_path, students=30)
+    db = tmp_path / "r.db"
+    first = _start(plan_file, db, "--executor", "serial", "--threads", "1")
+    try:
+        _wait(lambda: _runs(db) > 0, first)
+        args = ["collect", "--config", str(plan_file), "--store", str(db), "--quiet"]
+        assert main([*args, "--executor", "serial"]) == 2
+        err = capsys.readouterr().err
+        assert f"another collector (pid {first.pid}) is collecting into {db}" in err
+        assert "r.db.lock" in err
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+    with collector_lock(db):  # no stale lock after SIGKILL
+        pass
