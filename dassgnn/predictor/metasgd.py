@@ -26,12 +26,13 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from dassgnn.metrics import spearman
 from dassgnn.predictor.inputs import TaskInputs
-from dassgnn.predictor.model import DaSSPredictor, prediction_loss
+from dassgnn.predictor.model import DaSSPredictor, pairwise_rank_loss, prediction_loss
 
 
 def _key(name: str) -> str:
@@ -44,10 +45,11 @@ class MetaSGD(nn.Module):
 
     Args:
         model (DaSSPredictor): The predictor whose head is adapted.
-        init_lr (float, optional): The initial step size of every parameter. (default: `0.01`)
+        init_lr (float, optional): The initial step size of every parameter (on the
+            squared error of accuracies in $[0, 1]$). (default: `0.1`)
     """
 
-    def __init__(self, model: DaSSPredictor, init_lr: float = 0.01) -> None:
+    def __init__(self, model: DaSSPredictor, init_lr: float = 0.1) -> None:
         super().__init__()
         self.init_lr = init_lr
         self.log_lr = nn.ParameterDict(
@@ -85,7 +87,10 @@ class MetaSGD(nn.Module):
         params = model.head_parameters()
         students = model.embed_students(support)
         for _ in range(steps):
-            loss = prediction_loss(model.fuse(task, students, params), support.targets, rank_weight)
+            pred = model.fuse(task, students, params)
+            loss = F.mse_loss(pred, support.targets)
+            if rank_weight and pred.numel() > 1:
+                loss = loss + rank_weight * pairwise_rank_loss(pred, support.targets)
             grads = torch.autograd.grad(
                 loss, list(params.values()), create_graph=create_graph, allow_unused=True
             )
@@ -220,7 +225,7 @@ def meta_train(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        running.append(float(loss))
+        running.append(float(loss.detach()))
         if step % cfg.eval_every == 0 or step == cfg.steps:
             rho = float(np.nanmean(evaluate(model, metasgd, val, cfg.adapt))) if val else math.nan
             log.steps.append(step)

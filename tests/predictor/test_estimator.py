@@ -1,0 +1,92 @@
+import numpy as np
+import pytest
+import torch
+
+from dassgnn.predictor import CheckpointError, DaSSRanker, PredictorConfig, task_keys
+from dassgnn.ranking import NotFittedError, Teacher, check_ranker
+from dassgnn.records import open_default_store
+from dassgnn.space import Arch, ResNetSpace
+
+TINY = PredictorConfig(hidden=16, per_class=2, steps=4, eval_every=2, meta_batch=2, query_size=6)
+
+pytestmark = pytest.mark.shared_data
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    with open_default_store() as store:
+        keys = task_keys(store, "meta-train")
+        ranker = DaSSRanker(TINY, val_tasks=[keys[1]], train_tasks=[keys[0], keys[2]])
+        assert ranker.fit(store) is ranker
+    return ranker
+
+
+@pytest.fixture(scope="module")
+def teacher(digits_teacher, small_space):
+    model, result = digits_teacher
+    return Teacher(model, small_space, result.test_acc)
+
+
+def test_fit_holds_out_validation_tasks(fitted):
+    assert len(fitted.train_tasks_) == 2 and len(fitted.val_tasks_) == 1
+    assert not set(fitted.train_tasks_) & set(fitted.val_tasks_)
+    assert fitted.log_.steps == [2, 4]
+    assert repr(fitted).startswith("DaSSRanker(arch='gine', meta=True")
+
+
+def test_conforms_to_the_ranking_interface(digits16, teacher):
+    with open_default_store() as store:
+        keys = task_keys(store, "meta-train")
+        method = DaSSRanker(TINY, val_tasks=[keys[1]], train_tasks=[keys[0]])
+        check_ranker(method, digits16, teacher, store)
+
+
+def test_save_load_round_trip(fitted, digits16, teacher, small_space, tmp_path):
+    archs = small_space.sample(5, seed=3)
+    scores = fitted.score(digits16, teacher, archs)
+    assert scores.shape == (5,) and np.isfinite(scores).all()
+    path = fitted.save(tmp_path / "ckpt.pt")
+    loaded = DaSSRanker.load(path)
+    assert np.allclose(loaded.score(digits16, teacher, archs), scores, atol=1e-6)
+    assert loaded.config_ == fitted.config_ and loaded.val_tasks_ == fitted.val_tasks_
+    # the teacher's accuracy is measured on the task when unknown
+    unknown = Teacher(teacher.model, small_space)
+    assert loaded.predict(digits16, unknown, archs).shape == (5,)
+
+
+def test_bad_checkpoints(tmp_path, fitted):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        DaSSRanker.load(tmp_path / "missing.pt")
+    text = tmp_path / "text.pt"
+    text.write_text("not a checkpoint")
+    with pytest.raises(CheckpointError, match="is not a dassgnn predictor checkpoint"):
+        DaSSRanker.load(text)
+    other = tmp_path / "other.pt"
+    torch.save({"format": "something-else"}, other)
+    with pytest.raises(CheckpointError, match="is not a dassgnn predictor checkpoint"):
+        DaSSRanker.load(other)
+    old = tmp_path / "old.pt"
+    data = torch.load(fitted.save(tmp_path / "good.pt"), weights_only=True)
+    torch.save({**data, "version": 0}, old)
+    with pytest.raises(CheckpointError, match="format version 0"):
+        DaSSRanker.load(old)
+
+
+def test_bad_inputs(fitted, digits16, teacher, small_space):
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        DaSSRanker(TINY).score(digits16, teacher, [small_space.teacher])
+    with pytest.raises(ValueError, match="archs is empty"):
+        fitted.score(digits16, teacher, [])
+    with pytest.raises(ValueError, match="not a member"):
+        fitted.score(digits16, teacher, [Arch((4, 1), ((8,) * 4, (8,)))])
+    wrong = Teacher(
+        ResNetSpace(widths=(8, 16), depths=(2, 2), strides=(1, 2)).build(
+            small_space.teacher, 7, 1, seed=0
+        ),
+        small_space,
+        0.5,
+    )
+    with pytest.raises(ValueError, match="the teacher's head has 7 classes but the dataset has 5"):
+        fitted.score(digits16, wrong, [small_space.teacher])
+    with open_default_store() as store, pytest.raises(ValueError, match="not meta-train tasks"):
+        DaSSRanker(TINY, val_tasks=["nosuch"]).fit(store)
