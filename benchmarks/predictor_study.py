@@ -154,7 +154,7 @@ def main() -> None:
         names = list(dict.fromkeys(r["variant"] for r in rows))
         width = max(len(k) for k in ks)
         print(f"{'task':<{width}}" + "".join(f"{n[:14]:>15}" for n in names))
-        for k in ks + ["mean"]:
+        for k in [*ks, "mean"]:
             cells = []
             for n in names:
                 vals = [

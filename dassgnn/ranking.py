@@ -241,13 +241,29 @@ def register_ranker(name: str) -> Any:
     return decorator
 
 
+BUILTIN_MODULES = ("dassgnn.predictor",)
+"""Modules whose import registers the library's own ranking methods beside
+``params`` and ``flops`` (imported on first use of the registry, since they
+import this module)."""
+
+
+def _load_builtin() -> None:
+    import importlib
+
+    for module in BUILTIN_MODULES:
+        importlib.import_module(module)
+
+
 def create_ranker(name: str, **kwargs: Any) -> RankingMethod:
     """Creates the ranking method registered under ``name`` with the given settings."""
+    _load_builtin()
     return RANKERS.create(name, **kwargs)
 
 
 def list_rankers(pattern: str | None = None) -> list[str]:
-    """The names of the registered ranking methods."""
+    """The names of the registered ranking methods (the library's own and any
+    registered since)."""
+    _load_builtin()
     return RANKERS.list(pattern)
 
 

@@ -21,10 +21,32 @@ def teacher(digits_teacher, small_space):
     return Teacher(model, small_space, result.test_acc)
 
 
-@pytest.mark.parametrize("name", list_rankers())
+def _small(name: str, records) -> dict:
+    """Settings that keep each learned method's fit to seconds."""
+    if name == "dass":
+        from dassgnn.predictor import PredictorConfig, task_keys
+
+        keys = task_keys(records, "meta-train")
+        config = PredictorConfig(hidden=16, per_class=2, steps=2, eval_every=1)
+        return {"config": config, "val_tasks": keys[1:2], "train_tasks": keys[:1]}
+    return {}
+
+
+NEEDS_SHARED_DATA = {"dass"}  # fits on meta-train tasks of the shared datasets
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.shared_data) if n in NEEDS_SHARED_DATA else n
+        for n in list_rankers()
+    ],
+)
 def test_every_registered_method_conforms(name, digits16, teacher):
     with open_default_store() as records:
-        scores = check_ranker(create_ranker(name), digits16, teacher, records)
+        scores = check_ranker(
+            create_ranker(name, **_small(name, records)), digits16, teacher, records
+        )
     assert scores.shape == (6,)
 
 
