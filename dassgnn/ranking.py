@@ -241,7 +241,7 @@ def register_ranker(name: str) -> Any:
     return decorator
 
 
-BUILTIN_MODULES = ("dassgnn.predictor",)
+BUILTIN_MODULES = ("dassgnn.predictor", "dassgnn.baselines")
 """Modules whose import registers the library's own ranking methods beside
 ``params`` and ``flops`` (imported on first use of the registry, since they
 import this module)."""

@@ -7,6 +7,8 @@ from dassgnn.predictor.estimator import (
     CheckpointError,
     DaSSRanker,
     choose_val_tasks,
+    default_checkpoint_path,
+    load_default_predictor,
     teacher_accuracy,
 )
 from dassgnn.predictor.inputs import TaskInputs, prepare_inputs, teacher_support
@@ -25,7 +27,9 @@ __all__ = [
     "TaskInputs",
     "TrainLog",
     "choose_val_tasks",
+    "default_checkpoint_path",
     "evaluate",
+    "load_default_predictor",
     "load_episodes",
     "meta_train",
     "pairwise_rank_loss",

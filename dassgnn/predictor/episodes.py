@@ -22,25 +22,40 @@ GRAM_KIND = "functional-gram"
 """The ``kind`` of the functional maps cached in a record store's embeddings table."""
 
 
-def task_labels(store: Any, task_key: str) -> tuple[str, dict[str, float], dict[str, int]]:
-    """A task's teacher and the seed-mean KD accuracy of each of its students.
+def task_labels(
+    store: Any, task_key: str, mode: str = "kd"
+) -> tuple[str, dict[str, float], dict[str, int]]:
+    """A task's teacher and the seed-mean accuracy of each of its students.
+
+    Args:
+        store (RecordStore): The records.
+        task_key (str): The task.
+        mode (str, optional): ``"kd"`` (accuracy after KD from the teacher) or
+            ``"scratch"`` (trained from random weights, for the MetaD2A-style
+            baseline). (default: `"kd"`)
 
     Returns:
-        tuple: The teacher id (the one with most KD runs), ``{arch_id: mean
-        accuracy}`` and ``{arch_id: number of seeds}``.
+        tuple: The teacher id (for KD the one with most runs; for scratch the
+        task's first teacher), ``{arch_id: mean accuracy}`` and
+        ``{arch_id: number of seeds}``.
 
     Raises:
-        ValueError: If the task has no KD run.
+        ValueError: If the task has no run of ``mode``, or no teacher.
     """
-    runs = store.runs(task_key, mode="kd")
+    runs = store.runs(task_key, mode=mode)
     if not runs:
-        raise ValueError(f"task {task_key!r} has no KD run in the records")
+        raise ValueError(f"task {task_key!r} has no {mode} run in the records")
     by_teacher: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for run in runs:
         if run.test_acc is not None:
             by_teacher[run.teacher_id][run.arch_id].append(run.test_acc)
     teacher_id = max(by_teacher, key=lambda t: sum(len(v) for v in by_teacher[t].values()))
     accs = by_teacher[teacher_id]
+    if mode != "kd":
+        teachers = store.teachers(task_key)
+        if not teachers:
+            raise ValueError(f"task {task_key!r} has no teacher in the records")
+        teacher_id = teachers[0].teacher_id
     return (
         teacher_id,
         {a: float(np.mean(v)) for a, v in accs.items()},
@@ -74,15 +89,15 @@ def cached_grams(
     return torch.stack([g.float() for g in found if g is not None])
 
 
-def task_episode(store: Any, task_key: str, config: PredictorConfig) -> Episode:
+def task_episode(store: Any, task_key: str, config: PredictorConfig, mode: str = "kd") -> Episode:
     """The episode of one task of ``store``: its teacher (with its weights), its
-    measured students labelled with their seed-mean KD accuracy, and the
-    teacher-guided support set.
+    measured students labelled with their seed-mean accuracy (of ``mode``
+    runs), and the teacher-guided support set.
 
     Raises:
-        ValueError: If the task has no KD run, or its teacher no weights.
+        ValueError: If the task has no run of ``mode``, or its teacher no weights.
     """
-    teacher_id, labels, _ = task_labels(store, task_key)
+    teacher_id, labels, _ = task_labels(store, task_key, mode)
     record = store.get_teacher(teacher_id)
     space = space_from_dict(record.space)
     teacher = record.build_model()
@@ -109,12 +124,13 @@ def load_episodes(
     config: PredictorConfig,
     *,
     progress: bool = False,
+    mode: str = "kd",
 ) -> list[Episode]:
     """[`task_episode`][dassgnn.predictor.episodes.task_episode] of each task, in order."""
     bar = tqdm(task_keys, desc="tasks", disable=not progress, leave=False)
-    return [task_episode(store, key, config) for key in bar]
+    return [task_episode(store, key, config, mode) for key in bar]
 
 
-def task_keys(store: Any, role: str) -> list[str]:
-    """The keys of the tasks of ``role`` that have KD runs, in the store's order."""
-    return [t.key for t in store.tasks(role) if store.runs(t.key, mode="kd")]
+def task_keys(store: Any, role: str, mode: str = "kd") -> list[str]:
+    """The keys of the tasks of ``role`` that have runs of ``mode``, in the store's order."""
+    return [t.key for t in store.tasks(role) if store.runs(t.key, mode=mode)]

@@ -29,6 +29,24 @@ CHECKPOINT_VERSION = 1
 """Bumped whenever a checkpoint of an older layout can no longer be read."""
 
 
+PREDICTOR_ENV = "DASSGNN_PREDICTOR"
+"""The environment variable that points at another predictor checkpoint."""
+
+
+def default_checkpoint_path() -> Path:
+    """The predictor checkpoint the library uses without configuration: the
+    ``DASSGNN_PREDICTOR`` environment variable, else the committed
+    ``dassgnn/assets/predictor.pt`` (see the README beside it)."""
+    env = os.environ.get(PREDICTOR_ENV)
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "assets" / "predictor.pt"
+
+
+def load_default_predictor(progress: bool = False) -> DaSSRanker:
+    """The meta-trained predictor of
+    [`default_checkpoint_path`][dassgnn.predictor.default_checkpoint_path]."""
+    return DaSSRanker.load(default_checkpoint_path(), progress=progress)
+
+
 class CheckpointError(ValueError):
     """A file that is not a predictor checkpoint, or one this library cannot use."""
 
@@ -46,10 +64,10 @@ def teacher_accuracy(model: torch.nn.Module, data: Any) -> float:
     return acc
 
 
-def choose_val_tasks(store: Any, keys: Sequence[str], count: int) -> list[str]:
+def choose_val_tasks(store: Any, keys: Sequence[str], count: int, mode: str = "kd") -> list[str]:
     """``count`` meta-validation tasks among ``keys``: those with the most KD seeds
     first (their labels are the least noisy), spread round-robin over datasets."""
-    seeds = {k: max(task_labels(store, k)[2].values()) for k in keys}
+    seeds = {k: max(task_labels(store, k, mode)[2].values()) for k in keys}
     by_dataset: dict[str, list[str]] = defaultdict(list)
     for k in sorted(keys, key=lambda k: (-seeds[k], k)):
         by_dataset[store.get_task(k).dataset].append(k)
@@ -82,6 +100,8 @@ class DaSSRanker(RankingMethod):
     """
 
     needs_fit = True
+    #: Which runs label the students: ``"kd"``, or ``"scratch"`` for the MetaD2A-style baseline.
+    label_mode = "kd"
 
     def __init__(
         self,
@@ -104,11 +124,13 @@ class DaSSRanker(RankingMethod):
 
     def _fit(self, records: Any) -> None:
         config = self.config_
-        keys = task_keys(records, "meta-train")
+        mode = self.label_mode
+        keys = task_keys(records, "meta-train", mode)
         if not keys:
-            raise ValueError("the records hold no meta-train task with KD runs")
+            raise ValueError(f"the records hold no meta-train task with {mode} runs")
         if isinstance(self.val_tasks, int):
-            val = choose_val_tasks(records, keys, check_int(self.val_tasks, "val_tasks", minimum=0))
+            count = check_int(self.val_tasks, "val_tasks", minimum=0)
+            val = choose_val_tasks(records, keys, count, mode)
         else:
             val = list(self.val_tasks)
             unknown = sorted(set(val) - set(keys))
@@ -120,13 +142,15 @@ class DaSSRanker(RankingMethod):
         if not train:
             raise ValueError("no meta-training task is left after holding out val_tasks")
         schemas = {
-            space_from_dict(records.get_teacher(task_labels(records, k)[0]).space).graph_schema
+            space_from_dict(
+                records.get_teacher(task_labels(records, k, mode)[0]).space
+            ).graph_schema
             for k in train + val
         }
         if len(schemas) != 1:
             raise ValueError("the meta-training tasks' spaces have different graph schemas")
         self.schema_ = schemas.pop()
-        episodes = load_episodes(records, train + val, config, progress=self.progress)
+        episodes = load_episodes(records, train + val, config, progress=self.progress, mode=mode)
         self.model_ = DaSSPredictor(config, self.schema_)
         self.metasgd_, self.log_ = meta_train(
             self.model_, episodes[: len(train)], episodes[len(train) :], progress=self.progress
