@@ -56,13 +56,18 @@ def main() -> None:
     model = model.to(args.device).eval()
     teacher = Teacher(model, space, result.test_acc)
     archs = space.sample(args.candidates, seed=0)
-    print(f"{args.candidates} candidates of {space!r}, device {args.device}, "
-          f"{torch.get_num_threads()} threads; noise {config.noise}")
+    print(
+        f"{args.candidates} candidates of {space!r}, device {args.device}, "
+        f"{torch.get_num_threads()} threads; noise {config.noise}"
+    )
 
     t0 = time.perf_counter()
     end_to_end = ranker.score(data, teacher, archs)
     total = time.perf_counter() - t0
-    print(f"end to end (DaSSRanker.score): {total:.2f} s, {1e3 * total / len(archs):.3f} ms a candidate")
+    print(
+        f"end to end (DaSSRanker.score): {total:.2f} s, "
+        f"{1e3 * total / len(archs):.3f} ms a candidate"
+    )
 
     t = time.perf_counter()
     graphs = [space.to_graph(a) for a in archs]
@@ -76,7 +81,9 @@ def main() -> None:
     episode = Episode(inputs, teacher_support(inputs, space))
     t = time.perf_counter()
     with torch.no_grad() if not config.meta else torch.enable_grad():
-        pred = predict_episode(ranker.model_, ranker.metasgd_, episode, adapt=config.meta and config.adapt)
+        pred = predict_episode(
+            ranker.model_, ranker.metasgd_, episode, adapt=config.meta and config.adapt
+        )
     t_net = time.perf_counter() - t
     del graphs
     print(f"  graphs            {t_graphs:7.2f} s")
