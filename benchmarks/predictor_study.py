@@ -27,13 +27,13 @@ from dassgnn.predictor import (
     DaSSPredictor,
     PredictorConfig,
     choose_val_tasks,
-    evaluate,
     load_episodes,
     meta_train,
     task_keys,
 )
 from dassgnn.predictor.metasgd import predict_episode
 from dassgnn.records import RecordStore, default_store_path
+from dassgnn.records.analysis import task_report
 from dassgnn.space import space_from_dict
 
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -54,11 +54,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "support4": {"support_students": 4},
     "first_order": {"first_order": True},
 }
-
-
-def _baseline(ep: Any, column: int) -> float:
-    assert ep.inputs.targets is not None
-    return spearman(ep.inputs.cost[:, column].numpy(), ep.inputs.targets.numpy())
 
 
 def main() -> None:
@@ -100,15 +95,14 @@ def main() -> None:
         store.get_teacher(store.runs(keys[0], mode="kd")[0].teacher_id).space
     ).graph_schema
     groups = {"val": val, "test": test}
+    quality = {k: task_report(store, k) for k in val + test}
     rows: list[dict[str, Any]] = []
     for group, ks in groups.items():
         for k in ks:
-            rows.append(
-                {"variant": "params", "group": group, "task": k, "rho": _baseline(episodes[k], 0)}
-            )
-            rows.append(
-                {"variant": "flops", "group": group, "task": k, "rho": _baseline(episodes[k], 1)}
-            )
+            truth = episodes[k].inputs.targets.numpy()
+            for column, name in ((0, "params"), (1, "flops")):
+                score = episodes[k].inputs.cost[:, column].numpy()
+                rows.append(_row(name, group, k, 0, score, truth))
     for name in args.variants:
         for limit in args.train_limit:
             for seed in args.seeds:
@@ -125,47 +119,71 @@ def main() -> None:
                 wall = time.perf_counter() - start
                 label = f"{name}" + (f"@{limit}" if limit else "")
                 for group, ks in groups.items():
-                    eps = [episodes[k] for k in ks]
-                    rhos = evaluate(model, metasgd, eps, config.adapt)
-                    for k, ep, rho in zip(ks, eps, rhos, strict=True):
-                        pred = (
-                            predict_episode(model, metasgd, ep, adapt=config.adapt).detach().numpy()
-                        )
-                        truth = ep.inputs.targets.numpy()
-                        rows.append(
-                            {
-                                "variant": label,
-                                "group": group,
-                                "task": k,
-                                "seed": seed,
-                                "rho": rho,
-                                "tau": kendall(pred, truth),
-                                "regret": regret_at_1(pred, truth),
-                            }
-                        )
+                    for k in ks:
+                        ep = episodes[k]
+                        adapt = config.meta and config.adapt
+                        pred = predict_episode(model, metasgd, ep, adapt=adapt).detach().numpy()
+                        rows.append(_row(label, group, k, seed, pred, ep.inputs.targets.numpy()))
                 print(
                     f"{label:<16} seed {seed}: best val rho {log.best_val_rho:.3f} at step "
                     f"{log.best_step}, {wall:.0f} s"
                 )
     for group, ks in groups.items():
-        if not ks:
-            continue
-        print(f"\n{group} tasks (Spearman rho; mean over seeds)")
-        names = list(dict.fromkeys(r["variant"] for r in rows))
-        width = max(len(k) for k in ks)
-        print(f"{'task':<{width}}" + "".join(f"{n[:14]:>15}" for n in names))
-        for k in [*ks, "mean"]:
-            cells = []
-            for n in names:
-                vals = [
-                    r["rho"]
-                    for r in rows
-                    if r["variant"] == n and r["group"] == group and (r["task"] == k or k == "mean")
-                ]
-                cells.append(f"{np.nanmean(vals):>15.3f}" if vals else f"{'-':>15}")
-            print(f"{k:<{width}}" + "".join(cells))
+        if ks:
+            for figure in ("rho", "tau", "regret"):
+                print(_table(rows, group, ks, figure, quality))
     if args.out:
-        args.out.write_text(json.dumps(rows, indent=1))
+        args.out.write_text(json.dumps({"rows": rows, "quality": quality}, indent=1, default=str))
+
+
+def _row(variant: str, group: str, task: str, seed: int, pred: Any, truth: Any) -> dict[str, Any]:
+    return {
+        "variant": variant,
+        "group": group,
+        "task": task,
+        "seed": seed,
+        "rho": spearman(pred, truth),
+        "tau": kendall(pred, truth),
+        "regret": 100 * regret_at_1(pred, truth),
+    }
+
+
+def discriminating(q: dict[str, Any]) -> bool:
+    """A task that can tell methods apart: reliable seed-mean label (>= 0.9), best
+    student below 95 %, KD spread at least three times the seed noise."""
+    spread = q["kd_max"] - q["kd_min"]
+    return bool(q["mean_rho"] >= 0.9 and q["kd_max"] < 0.95 and spread >= 3 * q["seed_diff"])
+
+
+def _table(
+    rows: list[dict[str, Any]], group: str, ks: list[str], figure: str, quality: dict[str, Any]
+) -> str:
+    unit = {"rho": "Spearman rho", "tau": "Kendall tau", "regret": "regret@1 in points"}[figure]
+    names = list(dict.fromkeys(r["variant"] for r in rows))
+    width = max(len(k) for k in ks) + 2
+    lines = [f"\n{group} tasks: {unit} (mean over predictor seeds); ceiling = sqrt(reliability)"]
+    lines.append(
+        f"{'task':<{width}}{'ceiling':>8}{'disc':>5}" + "".join(f"{n[:13]:>14}" for n in names)
+    )
+    disc = [k for k in ks if discriminating(quality[k])]
+    for k in [*ks, "mean", "mean disc"]:
+        members = ks if k == "mean" else disc if k == "mean disc" else [k]
+        if not members:
+            continue
+        cells = []
+        for n in names:
+            vals = [
+                r[figure]
+                for r in rows
+                if r["variant"] == n and r["group"] == group and r["task"] in members
+            ]
+            cells.append(f"{np.nanmean(vals):>14.3f}" if vals else f"{'-':>14}")
+        if k in quality:
+            head = f"{quality[k]['ceiling']:>8.2f}{'yes' if k in disc else '':>5}"
+        else:
+            head = f"{'':>8}{len(members):>5}"
+        lines.append(f"{k:<{width}}{head}" + "".join(cells))
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
