@@ -10,6 +10,7 @@ from dassgnn.metrics import (
     ceiling,
     kendall,
     mean_pairwise_rho,
+    paired_bootstrap,
     pearson,
     precision_at_k,
     rank_report,
@@ -115,3 +116,19 @@ def test_agreement():
         agreement([0.5, 0.6], [0.5])
     with pytest.raises(ValueError, match="got 0 and 0"):
         agreement([], [])
+
+
+def test_paired_bootstrap_tells_a_real_difference_from_noise():
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=50)
+    good = truth + rng.normal(scale=0.3, size=50)
+    bad = truth + rng.normal(scale=3.0, size=50)
+    diff, low, high = paired_bootstrap(good, bad, truth, n_resamples=300)
+    assert diff == pytest.approx(spearman(good, truth) - spearman(bad, truth))
+    assert 0 < low <= diff <= high
+    same, low, high = paired_bootstrap(
+        good, good + 1e-9 * rng.normal(size=50), truth, n_resamples=300
+    )
+    assert low <= 0 <= high and abs(same) < 1e-6
+    with pytest.raises(ValueError, match="same length"):
+        paired_bootstrap(good, bad[:3], truth)
