@@ -167,27 +167,31 @@ class ZeroCostProxy(RankingMethod):
 
 @register_ranker("synflow")
 class SynFlow(ZeroCostProxy):
-    """SynFlow at initialisation (see [`zero_cost`][dassgnn.baselines.zero_cost])."""
+    """SynFlow at initialisation: a
+    [`ZeroCostProxy`][dassgnn.baselines.ZeroCostProxy] (definitions in ``dassgnn.baselines.zero_cost``)."""
 
     proxy = "synflow"
 
 
 @register_ranker("snip")
 class Snip(ZeroCostProxy):
-    """SNIP at initialisation (see [`zero_cost`][dassgnn.baselines.zero_cost])."""
+    """SNIP at initialisation: a
+    [`ZeroCostProxy`][dassgnn.baselines.ZeroCostProxy] (definitions in ``dassgnn.baselines.zero_cost``)."""
 
     proxy = "snip"
 
 
 @register_ranker("grad_norm")
 class GradNorm(ZeroCostProxy):
-    """Gradient norm at initialisation (see [`zero_cost`][dassgnn.baselines.zero_cost])."""
+    """Gradient norm at initialisation: a
+    [`ZeroCostProxy`][dassgnn.baselines.ZeroCostProxy] (definitions in ``dassgnn.baselines.zero_cost``)."""
 
     proxy = "grad_norm"
 
 
 @register_ranker("naswot")
 class NASWOT(ZeroCostProxy):
-    """NASWOT at initialisation (see [`zero_cost`][dassgnn.baselines.zero_cost])."""
+    """NASWOT at initialisation: a
+    [`ZeroCostProxy`][dassgnn.baselines.ZeroCostProxy] (definitions in ``dassgnn.baselines.zero_cost``)."""
 
     proxy = "naswot"

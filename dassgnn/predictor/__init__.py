@@ -6,6 +6,7 @@ from dassgnn.predictor.episodes import load_episodes, task_episode, task_keys, t
 from dassgnn.predictor.estimator import (
     CheckpointError,
     DaSSRanker,
+    checkpoint_path,
     choose_val_tasks,
     default_checkpoint_path,
     load_default_predictor,
@@ -26,6 +27,7 @@ __all__ = [
     "PredictorConfig",
     "TaskInputs",
     "TrainLog",
+    "checkpoint_path",
     "choose_val_tasks",
     "default_checkpoint_path",
     "evaluate",

@@ -33,12 +33,18 @@ PREDICTOR_ENV = "DASSGNN_PREDICTOR"
 """The environment variable that points at another predictor checkpoint."""
 
 
+def checkpoint_path(name: str) -> Path:
+    """Where the committed checkpoint of the learned ranking method ``name`` lies:
+    ``dassgnn/assets/checkpoints/<name>.pt`` (see the README beside it)."""
+    return Path(__file__).resolve().parents[1] / "assets" / "checkpoints" / f"{name}.pt"
+
+
 def default_checkpoint_path() -> Path:
     """The predictor checkpoint the library uses without configuration: the
     ``DASSGNN_PREDICTOR`` environment variable, else the committed
-    ``dassgnn/assets/predictor.pt`` (see the README beside it)."""
+    ``dassgnn/assets/checkpoints/dass.pt``."""
     env = os.environ.get(PREDICTOR_ENV)
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "assets" / "predictor.pt"
+    return Path(env) if env else checkpoint_path("dass")
 
 
 def load_default_predictor(progress: bool = False) -> DaSSRanker:

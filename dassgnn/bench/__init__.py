@@ -1,0 +1,81 @@
+"""The benchmark suite: every ranking method on the meta-test tasks of the
+records (correlation with the seed-mean KD accuracy, beside each task's
+ceiling) and the students each method picks under a budget. Run it with
+``python benchmarks/run.py`` or ``dassgnn bench``."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from dassgnn.bench.config import ALL_METHODS, CONFIGS, BenchConfig
+from dassgnn.bench.runner import environment_data_dir, run_benchmark
+
+__all__ = ["ALL_METHODS", "CONFIGS", "BenchConfig", "build_parser", "main", "run_benchmark"]
+
+
+def build_parser(prog: str = "dassgnn bench") -> argparse.ArgumentParser:
+    """The benchmark's command-line options."""
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--config", default="default", choices=sorted(CONFIGS), help="a named configuration"
+    )
+    p.add_argument(
+        "--methods",
+        nargs="+",
+        default=None,
+        help=f"ranking methods (default: {' '.join(ALL_METHODS)})",
+    )
+    p.add_argument("--tasks", nargs="+", default=None, help="meta-test task keys or dataset names")
+    p.add_argument("--data", default=None, help="folder of the .npz datasets (DASSGNN_DATA)")
+    p.add_argument(
+        "--records", type=Path, default=None, help="record store (default: the committed one)"
+    )
+    p.add_argument("--device", default=None, help="torch device (default: the config's)")
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help="KD seeds of the pool picks")
+    p.add_argument("--pool-size", type=int, default=None)
+    p.add_argument("--pool-methods", nargs="*", default=None, help="methods that search the pool")
+    p.add_argument(
+        "--budget", type=float, default=None, help="fraction of the teacher's parameters"
+    )
+    p.add_argument("--bootstrap", type=int, default=None, help="bootstrap resamples")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="results folder (default: benchmarks/results/<config>)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def main(argv: Sequence[str] | None = None, results_root: Path | None = None) -> int:
+    """Runs the benchmark from command-line arguments; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    config = CONFIGS[args.config]
+    changes = {
+        "methods": args.methods,
+        "tasks": args.tasks,
+        "device": args.device,
+        "kd_seeds": args.seeds,
+        "pool_size": args.pool_size,
+        "pool_methods": args.pool_methods,
+        "budget": args.budget,
+        "bootstrap": args.bootstrap,
+    }
+    config = config.replace(**{k: v for k, v in changes.items() if v is not None})
+    if args.methods is not None and args.pool_methods is None:
+        config = config.replace(
+            pool_methods=tuple(m for m in config.pool_methods if m in config.methods)
+        )
+    environment_data_dir(args.data)
+    from dassgnn.records import RecordStore, default_store_path
+
+    path = args.records or default_store_path()
+    out = args.out or (results_root or Path("benchmarks") / "results") / config.name
+    with RecordStore(path, readonly=True) as store:
+        results = run_benchmark(config, store, Path(path), out, progress=not args.quiet)
+    print("\n".join(results["verdict"]))
+    print(f"results: {out / 'results.md'} ({results['wall_seconds'] / 60:.1f} min)")
+    return 0

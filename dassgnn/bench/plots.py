@@ -1,0 +1,117 @@
+"""The benchmark's figures (matplotlib, written as PNG files)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dassgnn.bench.tasks import BenchTask
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _grid(n: int) -> tuple[int, int]:
+    cols = min(n, 4)
+    return math.ceil(n / cols), cols
+
+
+def scatter(bench: BenchTask, scored: dict[str, dict[str, Any]], path: Path) -> Path:
+    """Each method's scores against the measured seed-mean KD accuracy of one task."""
+    plt = _pyplot()
+    rows, cols = _grid(len(scored))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.8 * rows), squeeze=False)
+    truth = 100 * bench.labels
+    for ax, (name, entry) in zip(axes.flat, scored.items(), strict=False):
+        s = np.asarray(entry["scores"], dtype=float)
+        ok = np.isfinite(s)
+        ax.scatter(s[ok], truth[ok], s=12)
+        ax.set_title(f"{name} ({int((~ok).sum())} non-finite)" if (~ok).any() else name, fontsize=9)
+        ax.set_xlabel("score", fontsize=8)
+        ax.set_ylabel("KD accuracy %", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(scored) :]:
+        ax.axis("off")
+    fig.suptitle(f"{bench.name}: scores vs measured KD accuracy", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def rho_bars(rows: list[dict[str, Any]], tasks: list[dict[str, Any]], path: Path) -> Path:
+    """Spearman $\\rho$ of every method on every task, with bootstrap intervals
+    and the task's ceiling as a dashed line."""
+    plt = _pyplot()
+    n_rows, cols = _grid(len(tasks))
+    fig, axes = plt.subplots(n_rows, cols, figsize=(4.0 * cols, 3.0 * n_rows), squeeze=False)
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    by = {(r["task"], r["method"]): r for r in rows}
+    for ax, t in zip(axes.flat, tasks, strict=False):
+        vals = [by[(t["key"], m)] for m in methods if (t["key"], m) in by]
+        rho = np.array([v["spearman"] for v in vals], dtype=float)
+        low = np.array([v["spearman_low"] for v in vals], dtype=float)
+        high = np.array([v["spearman_high"] for v in vals], dtype=float)
+        x = np.arange(len(vals))
+        err = np.vstack([np.nan_to_num(rho - low), np.nan_to_num(high - rho)])
+        colors = ["tab:red" if v["method"].startswith("dass") else "tab:blue" for v in vals]
+        ax.bar(x, np.nan_to_num(rho), yerr=err, color=colors, capsize=2)
+        if math.isfinite(t["ceiling"]):
+            ax.axhline(t["ceiling"], ls="--", color="k", lw=1, label="ceiling")
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.set_xticks(x)
+        ax.set_xticklabels([v["method"] for v in vals], rotation=60, fontsize=7, ha="right")
+        ax.set_ylim(-1, 1)
+        ax.set_title(t["name"] + (" *" if t["discriminating"] else ""), fontsize=9)
+    for ax in list(axes.flat)[len(tasks) :]:
+        ax.axis("off")
+    fig.suptitle("Spearman ρ with the seed-mean KD accuracy (dashed: ceiling; * discriminating)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def picks_plot(
+    benches: list[BenchTask], picks: list[dict[str, Any]], budgets: dict[str, float], path: Path
+) -> Path:
+    """Measured KD accuracy against parameters, each method's pick within the budget marked."""
+    plt = _pyplot()
+    n_rows, cols = _grid(len(benches))
+    fig, axes = plt.subplots(n_rows, cols, figsize=(4.0 * cols, 3.2 * n_rows), squeeze=False)
+    for ax, bench in zip(axes.flat, benches, strict=False):
+        params = bench.params() / 1e3
+        ax.scatter(params, 100 * bench.labels, s=10, color="lightgrey", label="measured")
+        ax.axvline(budgets[bench.key] / 1e3, ls=":", color="k", lw=1)
+        mine = [p for p in picks if p["task"] == bench.key and p.get("arch")]
+        for i, p in enumerate(mine):
+            ax.scatter(
+                p["params"] / 1e3, p["mean"], s=30, marker="o" if p["method"] != "oracle" else "*"
+            )
+            ax.annotate(
+                p["method"],
+                (p["params"] / 1e3, p["mean"]),
+                fontsize=6,
+                xytext=(3, 3 + 6 * (i % 3)),
+                textcoords="offset points",
+            )
+        ax.set_xlabel("parameters (k)", fontsize=8)
+        ax.set_ylabel("KD accuracy %", fontsize=8)
+        ax.set_title(bench.name, fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(benches) :]:
+        ax.axis("off")
+    fig.suptitle("Each method's pick within the budget (dotted) among the measured students")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

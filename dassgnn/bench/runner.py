@@ -1,0 +1,334 @@
+"""Runs the benchmark: loads the methods and the meta-test tasks, scores, searches,
+writes the results folder (JSON with provenance, Markdown, plots)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+import dassgnn
+from dassgnn.bench import plots
+from dassgnn.bench.config import BenchConfig
+from dassgnn.bench.correlation import compare_with_size, correlation_rows, score_methods
+from dassgnn.bench.report import (
+    comparison_table,
+    metric_table,
+    picks_table,
+    tasks_table,
+    verdict,
+)
+from dassgnn.bench.search import budget_of, measured_picks, pool_picks, train_picks
+from dassgnn.bench.tasks import BenchTask, load_bench_task, missing_data
+from dassgnn.predictor.estimator import checkpoint_path, default_checkpoint_path
+from dassgnn.ranking import RankingMethod, create_ranker, list_rankers
+
+
+def _sha256(path: Path) -> str | None:
+    if not path.is_file():
+        return None
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(dassgnn.__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def check_config(config: BenchConfig, store: Any, out: Path) -> None:
+    """Everything that can fail before the long work starts: unknown methods or
+    tasks, an output folder that cannot be written.
+
+    Raises:
+        ValueError: A method or task that does not exist (the message lists the valid ones).
+        OSError: The output folder cannot be written.
+    """
+    valid = list_rankers()
+    unknown = [m for m in config.methods if m not in valid]
+    if unknown:
+        raise ValueError(f"unknown methods {unknown}; valid: {', '.join(valid)}")
+    meta_test = {t.key: t for t in store.tasks("meta-test")}
+    datasets = {t.dataset for t in meta_test.values()}
+    bad = [t for t in config.tasks if t not in meta_test and t not in datasets]
+    if bad:
+        raise ValueError(
+            f"unknown tasks {bad}; give meta-test task keys or dataset names: "
+            f"{', '.join(sorted(datasets))}"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    probe = out / ".write-test"
+    probe.write_text("ok")
+    probe.unlink()
+
+
+def load_method(name: str, store: Any, progress: bool = True) -> RankingMethod:
+    """A ready ranking method: learned ones from their committed checkpoint
+    (``dassgnn/assets/checkpoints/<name>.pt``), else fitted on the records."""
+    method = create_ranker(name)
+    if not method.needs_fit:
+        return method.fit(None)
+    path = default_checkpoint_path() if name == "dass" else checkpoint_path(name)
+    load = getattr(type(method), "load", None)
+    if path.is_file() and load is not None:
+        return load(path)
+    print(f"{name}: no checkpoint at {path}; fitting it on the records (minutes)", flush=True)
+    return method.fit(store)
+
+
+def select_tasks(config: BenchConfig, store: Any) -> tuple[list[str], list[dict[str, str]]]:
+    """The meta-test tasks to run (keys) and those skipped, with the reason."""
+    chosen, skipped = [], []
+    for task in store.tasks("meta-test"):
+        if config.tasks and task.key not in config.tasks and task.dataset not in config.tasks:
+            continue
+        if not store.runs(task.key, mode="kd"):
+            continue
+        reason = missing_data(task)
+        if reason is None:
+            chosen.append(task.key)
+        else:
+            skipped.append({"task": task.key, "reason": reason})
+    return chosen, skipped
+
+
+def provenance(config: BenchConfig, store_path: Path) -> dict[str, Any]:
+    """What the results were made with: versions, device, seeds, hashes of the
+    records and of the checkpoints."""
+    import torch_geometric
+
+    return {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "dassgnn": dassgnn.__version__,
+        "git_commit": _git_commit(),
+        "torch": torch.__version__,
+        "torch_geometric": torch_geometric.__version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "device": config.device,
+        "cpu_threads": torch.get_num_threads(),
+        "records": str(store_path),
+        "records_sha256": _sha256(store_path),
+        "checkpoints_sha256": {
+            m: _sha256(checkpoint_path(m)) for m in config.methods if checkpoint_path(m).is_file()
+        },
+        "config": config.to_dict(),
+    }
+
+
+def run_benchmark(
+    config: BenchConfig, store: Any, store_path: Path, out: Path, progress: bool = True
+) -> dict[str, Any]:
+    """Runs the benchmark and writes ``results.json``, ``results.md`` and the plots into ``out``.
+
+    Returns:
+        dict: The results (as written to ``results.json``).
+    """
+    start = time.perf_counter()
+    check_config(config, store, out)
+    keys, skipped = select_tasks(config, store)
+    if not keys:
+        raise ValueError(
+            "no meta-test task can run here: "
+            + "; ".join(f"{s['task']}: {s['reason']}" for s in skipped)
+        )
+    for s in skipped:
+        print(f"skipped {s['task']}: {s['reason']}", flush=True)
+    methods = {m: load_method(m, store, progress) for m in config.methods}
+    rows, comparisons, picks, pool_rows, tasks_info = [], [], [], [], []
+    benches: list[BenchTask] = []
+    budgets: dict[str, float] = {}
+    (out / "plots").mkdir(exist_ok=True)
+    for key in tqdm(keys, desc="tasks", disable=not progress):
+        bench = load_bench_task(store, key)
+        benches.append(bench)
+        q = bench.quality
+        tasks_info.append(
+            {
+                "key": key,
+                "name": bench.name,
+                "dataset": bench.task.dataset,
+                "classes": bench.task.num_classes,
+                "students": len(bench.archs),
+                "seeds": len(bench.seeds),
+                "teacher_acc": bench.teacher.accuracy,
+                "kd_min": q["kd_min"],
+                "kd_max": q["kd_max"],
+                "reliability": q["mean_rho"],
+                "ceiling": q["ceiling"],
+                "discriminating": bench.discriminating,
+            }
+        )
+        scored = score_methods(bench, methods)
+        rows += correlation_rows(bench, scored, n_resamples=config.bootstrap, seed=config.seed)
+        comparison = compare_with_size(
+            bench, scored, n_resamples=config.bootstrap, seed=config.seed
+        )
+        if comparison is not None:
+            comparisons.append(comparison)
+        budgets[key] = budget_of(bench, config.budget)
+        picks += measured_picks(bench, scored, budgets[key])
+        plots.scatter(bench, scored, out / "plots" / f"scatter_{bench.name}.png")
+        if config.pool_methods and (
+            not config.pool_tasks or bench.task.dataset in config.pool_tasks
+        ):
+            pool_rows += _pool_search(bench, methods, config, budgets[key], progress)
+    tasks_info_by = {t["key"]: t for t in tasks_info}
+    lines = verdict(rows, comparisons, [tasks_info_by[k] for k in keys])
+    plots.rho_bars(rows, tasks_info, out / "plots" / "rho.png")
+    plots.picks_plot(benches, picks, budgets, out / "plots" / "picks.png")
+    results = {
+        "provenance": provenance(config, store_path),
+        "tasks": tasks_info,
+        "skipped_tasks": skipped,
+        "correlation": rows,
+        "comparisons": comparisons,
+        "measured_picks": picks,
+        "pool_search": pool_rows,
+        "budgets": budgets,
+        "verdict": lines,
+        "wall_seconds": time.perf_counter() - start,
+    }
+    (out / "results.json").write_text(json.dumps(_jsonable(results), indent=1))
+    (out / "results.md").write_text(markdown(results))
+    return results
+
+
+def _pool_search(
+    bench: BenchTask,
+    methods: dict[str, RankingMethod],
+    config: BenchConfig,
+    budget: float,
+    progress: bool,
+) -> list[dict[str, Any]]:
+    chosen = {m: methods[m] for m in config.pool_methods}
+    pool, found = pool_picks(bench, chosen, budget, config.pool_size, config.seed)
+    archs = [p["arch"] for p in found.values() if p["arch"] is not None]
+    accs = train_picks(bench, archs, config.kd_seeds, device=config.device, progress=progress)
+    rows = []
+    for name, p in found.items():
+        arch = p["arch"]
+        values = accs.get(arch.id, []) if arch is not None else []
+        rows.append(
+            {
+                "task": bench.key,
+                "method": name,
+                "pool": len(pool),
+                "arch": None if arch is None else arch.id,
+                "params": None if arch is None else float(bench.params([arch])[0]),
+                "accuracies": values,
+                "mean": float(np.mean(values)) if values else float("nan"),
+                "std": float(np.std(values, ddof=1)) if len(values) > 1 else float("nan"),
+                "seconds": p["seconds"],
+                "error": p["error"],
+            }
+        )
+    return rows
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.floating, float)):
+        value = float(obj)
+        return value if np.isfinite(value) else str(value)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The results as Markdown (the tables the docs show)."""
+    tasks = results["tasks"]
+    rows = results["correlation"]
+    p = results["provenance"]
+    parts = [
+        f"# Benchmark results ({p['config']['name']})",
+        f"dassgnn {p['dassgnn']} (commit {str(p['git_commit'])[:10]}), torch {p['torch']}, "
+        f"PyG {p['torch_geometric']}, {p['device']}, {p['date']}; "
+        f"{results['wall_seconds'] / 60:.1f} min. "
+        f"Records sha256 `{str(p['records_sha256'])[:16]}`.",
+        "## Verdict",
+        "\n".join(f"- {line}" for line in results["verdict"]),
+        "## Meta-test tasks",
+        tasks_table(tasks),
+        "Ceiling: the square root of the seed-mean label's reliability, the highest ρ any "
+        "method can reach. * marks the discriminating tasks.",
+        "## Spearman ρ with the seed-mean KD accuracy [95 % bootstrap interval over students]",
+        metric_table(rows, tasks, "spearman"),
+        "## Kendall τ",
+        metric_table(rows, tasks, "kendall"),
+        "## Pearson r",
+        metric_table(rows, tasks, "pearson"),
+        "## Precision@5",
+        metric_table(rows, tasks, "precision_at_5"),
+        "## Regret@1 (accuracy points lost by taking the top-scored student)",
+        metric_table(rows, tasks, "regret_at_1"),
+        "## The DaSS predictor against the better of parameters and FLOPs",
+        comparison_table(results["comparisons"], tasks),
+        "## Searched students: top-1 within the budget among the measured students (KD accuracy %)",
+        picks_table(results["measured_picks"], tasks, "measured"),
+    ]
+    if results["pool_search"]:
+        parts += [
+            "## Searched students: top-1 within the budget in a sampled pool, KD-trained",
+            pool_table(results["pool_search"], tasks),
+        ]
+    if results["skipped_tasks"]:
+        parts += [
+            "## Skipped tasks",
+            "\n".join(f"- {s['task']}: {s['reason']}" for s in results["skipped_tasks"]),
+        ]
+    parts += ["## Seconds to score the measured students", metric_table(rows, tasks, "seconds")]
+    return "\n\n".join(parts) + "\n"
+
+
+def pool_table(rows: list[dict[str, Any]], tasks: list[dict[str, Any]]) -> str:
+    """The pool search: each method's pick, its KD accuracy over the seeds, its search time."""
+    names = {t["key"]: t["name"] for t in tasks}
+    lines = [
+        "| task | method | pool | pick | params (k) | KD accuracy % | seeds | search s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        acc = f"{r['mean']:.1f} ± {r['std']:.1f}" if r["accuracies"] else (r["error"] or "")
+        params = f"{r['params'] / 1e3:.1f}" if r["params"] else ""
+        lines.append(
+            f"| {names.get(r['task'], r['task'])} | {r['method']} | {r['pool']} | "
+            f"`{r['arch']}` | {params} | {acc} | {len(r['accuracies'])} | {r['seconds']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def environment_data_dir(path: str | os.PathLike[str] | None) -> None:
+    """Points the library at a data folder (``DASSGNN_DATA``) for this run."""
+    if path is not None:
+        folder = Path(path)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"data folder {str(folder)!r} does not exist")
+        os.environ["DASSGNN_DATA"] = str(folder.resolve())

