@@ -168,7 +168,7 @@ class ZeroCostProxy(RankingMethod):
 @register_ranker("synflow")
 class SynFlow(ZeroCostProxy):
     """SynFlow at initialisation: a
-    [`ZeroCostProxy`][dassgnn.baselines.ZeroCostProxy] (definitions in ``dassgnn.baselines.zero_cost``)."""
+    [`ZeroCostProxy`][dassgnn.baselines.ZeroCostProxy] (see ``dassgnn.baselines.zero_cost``)."""
 
     proxy = "synflow"
 
@@ -176,7 +176,7 @@ class SynFlow(ZeroCostProxy):
 @register_ranker("snip")
 class Snip(ZeroCostProxy):
     """SNIP at initialisation: a
-    [`ZeroCostProxy`][dassgnn.baselines.ZeroCostProxy] (definitions in ``dassgnn.baselines.zero_cost``)."""
+    [`ZeroCostProxy`][dassgnn.baselines.ZeroCostProxy] (see ``dassgnn.baselines.zero_cost``)."""
 
     proxy = "snip"
 
@@ -184,7 +184,7 @@ class Snip(ZeroCostProxy):
 @register_ranker("grad_norm")
 class GradNorm(ZeroCostProxy):
     """Gradient norm at initialisation: a
-    [`ZeroCostProxy`][dassgnn.baselines.ZeroCostProxy] (definitions in ``dassgnn.baselines.zero_cost``)."""
+    [`ZeroCostProxy`][dassgnn.baselines.ZeroCostProxy] (see ``dassgnn.baselines.zero_cost``)."""
 
     proxy = "grad_norm"
 
@@ -192,6 +192,6 @@ class GradNorm(ZeroCostProxy):
 @register_ranker("naswot")
 class NASWOT(ZeroCostProxy):
     """NASWOT at initialisation: a
-    [`ZeroCostProxy`][dassgnn.baselines.ZeroCostProxy] (definitions in ``dassgnn.baselines.zero_cost``)."""
+    [`ZeroCostProxy`][dassgnn.baselines.ZeroCostProxy] (see ``dassgnn.baselines.zero_cost``)."""
 
     proxy = "naswot"
