@@ -47,6 +47,7 @@ def build_parser(prog: str = "dassgnn bench") -> argparse.ArgumentParser:
         help="results folder (default: benchmarks/results/<config>)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     return p
 
 
@@ -64,11 +65,14 @@ def main(argv: Sequence[str] | None = None, results_root: Path | None = None) ->
         "budget": args.budget,
         "bootstrap": args.bootstrap,
     }
-    config = config.replace(**{k: v for k, v in changes.items() if v is not None})
     if args.methods is not None and args.pool_methods is None:
-        config = config.replace(
-            pool_methods=tuple(m for m in config.pool_methods if m in config.methods)
-        )
+        changes["pool_methods"] = [m for m in config.pool_methods if m in args.methods]
+    config = config.replace(**{k: v for k, v in changes.items() if v is not None})
+    from dassgnn.ranking import list_rankers
+
+    unknown = [m for m in config.methods if m not in list_rankers()]
+    if unknown:
+        raise ValueError(f"unknown methods {unknown}; valid: {', '.join(list_rankers())}")
     environment_data_dir(args.data)
     from dassgnn.records import RecordStore, default_store_path
 

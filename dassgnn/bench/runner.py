@@ -79,10 +79,13 @@ def check_config(config: BenchConfig, store: Any, out: Path) -> None:
             f"unknown tasks {bad}; give meta-test task keys or dataset names: "
             f"{', '.join(sorted(datasets))}"
         )
-    out.mkdir(parents=True, exist_ok=True)
-    probe = out / ".write-test"
-    probe.write_text("ok")
-    probe.unlink()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as error:
+        raise OSError(f"cannot write the results folder {str(out)!r}: {error.strerror}") from None
 
 
 def load_method(name: str, store: Any, progress: bool = True) -> RankingMethod:
