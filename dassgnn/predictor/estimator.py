@@ -182,7 +182,9 @@ class DaSSRanker(RankingMethod):
         acc = teacher.accuracy
         if acc is None:
             acc = teacher_accuracy(teacher.model, data)
-        inputs = prepare_inputs(self.config_, teacher.space, teacher.model, data, archs, acc)
+        inputs = prepare_inputs(
+            self.config_, teacher.space, teacher.model, data, archs, acc, one_batch=True
+        )
         episode = Episode(inputs, teacher_support(inputs, teacher.space))
         adapt = self.config_.meta and self.config_.adapt
         pred = predict_episode(self.model_, self.metasgd_, episode, adapt=adapt)

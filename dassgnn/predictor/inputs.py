@@ -33,7 +33,8 @@ class TaskInputs:
 
     Attributes:
         archs (list[Arch]): The students.
-        graphs (list): Their graphs (`torch_geometric.data.Data`).
+        graphs (list): Their graphs (`torch_geometric.data.Data`), or empty
+            where only ``batch`` is built (for scoring many candidates at once).
         flat (Tensor): $(B, F)$ flat choice vectors.
         cost (Tensor): $(B, 2)$ log parameters and log FLOPs relative to the teacher's.
         student_grams (Tensor): $(B, N, N)$ functional maps.
@@ -45,6 +46,7 @@ class TaskInputs:
         num_classes (int): Classes of the task.
         targets (Tensor, optional): $(B,)$ measured KD accuracies (seed means).
         key (str): A name for the task (its key in the records).
+        batch (Batch, optional): All the students' graphs as one `Batch`.
     """
 
     archs: list[Arch]
@@ -60,6 +62,7 @@ class TaskInputs:
     num_classes: int
     targets: Tensor | None = None
     key: str = ""
+    batch: Batch | None = None
 
     def __len__(self) -> int:
         return len(self.archs)
@@ -68,8 +71,11 @@ class TaskInputs:
         """The inputs of some students (the task's inputs are shared)."""
         idx = torch.as_tensor(index, dtype=torch.long)
         pick = idx.tolist()
+        if not self.graphs and self.batch is not None:
+            raise ValueError("these inputs hold one graph batch only; build them with graph lists")
         return replace(
             self,
+            batch=None,
             archs=[self.archs[i] for i in pick],
             graphs=[self.graphs[i] for i in pick],
             flat=self.flat[idx],
@@ -80,6 +86,8 @@ class TaskInputs:
 
     def graph_batch(self) -> Batch:
         """The students' graphs as one `Batch`."""
+        if self.batch is not None:
+            return self.batch
         return Batch.from_data_list(self.graphs)
 
 
@@ -104,6 +112,7 @@ def prepare_inputs(
     targets: Sequence[float] | None = None,
     key: str = "",
     grams: Tensor | None = None,
+    one_batch: bool = False,
 ) -> TaskInputs:
     """Builds the predictor's inputs for ``archs`` on one task.
 
@@ -118,6 +127,9 @@ def prepare_inputs(
         key (str, optional): A name for the task.
         grams (Tensor, optional): Functional maps of ``[space.teacher, *archs]``
             computed before (e.g. cached in a record store).
+        one_batch (bool, optional): Build the graphs straight into one `Batch`
+            (``space.graph_batch``: fast for many candidates; the inputs cannot
+            then be subset). (default: `False`)
 
     Returns:
         TaskInputs: The inputs.
@@ -157,9 +169,16 @@ def prepare_inputs(
     images = standardize(images)
     with torch.no_grad():
         features = ConvFeatures(IMAGE_FEATURES, seed=config.seed)(images)
+    batch = None
+    if one_batch:
+        builder = getattr(space, "graph_batch", None)
+        batch = (
+            builder(archs) if builder else Batch.from_data_list([space.to_graph(a) for a in archs])
+        )
     return TaskInputs(
         archs=archs,
-        graphs=[space.to_graph(a) for a in archs],
+        graphs=[] if one_batch else [space.to_graph(a) for a in archs],
+        batch=batch,
         flat=torch.stack([flat_encoding(a, space.teacher) for a in archs]).view(len(archs), -1),
         cost=cost,
         student_grams=grams[1:],
@@ -181,6 +200,7 @@ def teacher_support(inputs: TaskInputs, space: SearchSpace) -> TaskInputs:
     teacher = space.teacher
     return replace(
         inputs,
+        batch=None,
         archs=[teacher],
         graphs=[space.to_graph(teacher)],
         flat=flat_encoding(teacher, teacher).view(1, -1),

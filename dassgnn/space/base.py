@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from torch import Tensor, nn
-from torch_geometric.data import Data
+from torch_geometric.data import Batch, Data
 
 from dassgnn.registry import Registry
 from dassgnn.space.arch import Arch
@@ -252,6 +252,11 @@ class BaseSpace:
             ValueError: If it is malformed or names an architecture outside the space.
         """
         return self.check(Arch.from_id(arch_id))
+
+    def graph_batch(self, archs: Sequence[Arch]) -> Batch:
+        """The graphs of many architectures as one `Batch` (spaces may override
+        this with a faster builder that gives the same graphs)."""
+        return Batch.from_data_list([self.to_graph(a) for a in archs])  # type: ignore[attr-defined]
 
     def check_all(self, archs: Sequence[Any], name: str = "archs") -> list[Arch]:
         """Checks a non-empty sequence of members (the message names the first bad one).

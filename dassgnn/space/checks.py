@@ -178,6 +178,17 @@ def check_space(
         _require(graph.arch_id == arch.id, f"graph of {arch!r} names another arch")
         graphs.add((graph.x.numpy().tobytes(), graph.edge_index.numpy().tobytes()))
     _require(len(graphs) == len({teacher, *archs}), "distinct archs gave the same graph")
+    builder = getattr(space, "graph_batch", None)
+    if builder is not None:
+        from torch_geometric.data import Batch
+
+        fast = builder([teacher, *archs])
+        slow = Batch.from_data_list([space.to_graph(a) for a in [teacher, *archs]])
+        for name in ("x", "edge_index", "edge_attr", "op", "batch"):
+            _require(
+                torch.equal(getattr(fast, name), getattr(slow, name)),
+                f"graph_batch() differs from batching to_graph() in {name!r}",
+            )
 
     trained = space.build(teacher, k, c, seed=seed + 1)
     _perturb_batchnorm(trained, seed)

@@ -9,12 +9,13 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch_geometric.data import Data
+from torch_geometric.data import Batch, Data
 
 from dassgnn.space.arch import WIDTH_DENOMINATOR, Arch
 from dassgnn.space.base import BaseSpace, GraphSchema, register_space
 from dassgnn.space.batched import BatchedResNet, masked_student_features
 from dassgnn.space.graph import EDGE_TYPES, NODE_FEATURES, OPS, resnet_to_graph
+from dassgnn.space.graph_batch import resnet_graph_batch
 from dassgnn.space.modules import ResNet
 from dassgnn.space.remap import RemapStrategy, remap
 from dassgnn.utils.validation import check_int, check_ints
@@ -307,6 +308,11 @@ class ResNetSpace(BaseSpace):
     def to_graph(self, arch: Arch) -> Data:
         """The architecture as a graph; see [`resnet_to_graph()`][dassgnn.space.resnet_to_graph]."""
         return resnet_to_graph(self, arch)
+
+    def graph_batch(self, archs: Sequence[Arch]) -> Batch:
+        """The graphs of many architectures as one `Batch`, built at once
+        (equal to batching [`to_graph`][dassgnn.space.ResNetSpace.to_graph])."""
+        return resnet_graph_batch(self, archs)
 
     def student_features(self, teacher: nn.Module, archs: Sequence[Arch], x: Tensor) -> Tensor:
         """Last-stage feature maps $(P, N, C, h, w)$ of students with ``teacher``'s

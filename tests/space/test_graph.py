@@ -67,3 +67,16 @@ def test_networkx_export():
     assert "conv_bn_relu 16 /2" in labels
     kinds = {d["kind"] for _, _, d in graph.edges(data=True)}
     assert kinds == {"flow", "residual"}
+
+
+def test_graph_batch_equals_batched_graphs():
+    for space in (
+        ResNetSpace(),
+        ResNetSpace(widths=(8, 16, 32, 64), depths=(2, 3, 1, 2), strides=(1, 2, 2, 2)),
+    ):
+        archs = [*space.sample(200, seed=1), space.teacher]
+        slow = Batch.from_data_list([space.to_graph(a) for a in archs])
+        fast = space.graph_batch(archs)
+        for name in ("x", "edge_index", "edge_attr", "op", "batch", "ptr"):
+            assert torch.equal(getattr(fast, name), getattr(slow, name)), name
+        assert fast.arch_id == slow.arch_id and fast.num_graphs == 201
