@@ -19,6 +19,8 @@ from dassgnn.collect.plan_checks import (
     unknown_keys,
 )
 from dassgnn.data import Task, load_dataset
+from dassgnn.data.catalog import is_dataset_path
+from dassgnn.data.paths import load_path, num_classes_at
 from dassgnn.kd import Recipe
 from dassgnn.records import RunKey
 from dassgnn.space import Arch, space_from_dict, space_key
@@ -104,7 +106,11 @@ class TaskGroup:
     """One entry of a plan: tasks drawn from one dataset and what to run on each.
 
     Args:
-        dataset (str): A registered dataset name.
+        dataset (str): A registered dataset name, or the path of an ``.npz`` file, an image
+            folder or a folder with ``train/`` and ``test/`` (relative to the plan file's
+            folder when the plan is read from a file; see `dassgnn.data.paths`). The tasks
+            carry the path to the workers, and their keys depend on the data's content, not
+            on where it lies.
         num_classes (int, optional): Classes per task; `None` takes all. (default: `None`)
         num_tasks (int, optional): Tasks drawn from the dataset, each with its own
             random class set (sets of different tasks may overlap). (default: `1`)
@@ -175,7 +181,12 @@ class TaskGroup:
         if self.classes is not None:
             return [Task(self.dataset, self.classes, seed=self.seed, **fields)]
         if self.num_classes is None:
-            classes = tuple(range(load_dataset(self.dataset).num_classes))
+            total = (
+                num_classes_at(self.dataset)
+                if is_dataset_path(self.dataset)
+                else load_dataset(self.dataset).num_classes
+            )
+            classes = tuple(range(total))
             return [Task(self.dataset, classes, seed=self.seed, **fields)]
         if self.num_tasks == 1:
             return [Task.sample(self.dataset, self.num_classes, seed=self.seed, **fields)]
@@ -304,8 +315,9 @@ class Plan:
 
     def check(self) -> None:
         """Checks that the plan's data can be loaded, before anything trains:
-        each dataset is present (its ``.npz`` under the data folder, or the
-        optional package of a shipped set), has the classes asked for, and
+        each dataset is present (its ``.npz`` under the data folder, the
+        optional package of a shipped set, or the file or folder of a path), has the classes
+        asked for, and
         holds ``train_per_class`` and ``test_per_class`` images of every class
         of every task.
 
@@ -318,7 +330,10 @@ class Plan:
         """
         for i, group in enumerate(self.groups):
             with reraise_in(f"tasks[{i}] ({group.dataset})"):
-                source = load_dataset(group.dataset)
+                if is_dataset_path(group.dataset):  # folders of mixed sizes are resized
+                    source = load_path(group.dataset, size=group.image_size)
+                else:
+                    source = load_dataset(group.dataset)
                 for task in group.tasks():
                     task.indices(source)
 

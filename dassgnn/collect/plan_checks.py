@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import difflib
 import numbers
+import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -79,7 +80,28 @@ def read_plan_file(path: str | Path) -> dict[str, Any]:
             f"plan file {str(path)!r} does not hold a mapping of settings "
             f"(name, recipe, tasks, ...), got {type(data).__name__}"
         )
+    _resolve_dataset_paths(data, path.parent)
     return data
+
+
+def _resolve_dataset_paths(data: dict[str, Any], folder: Path) -> None:
+    """A relative dataset path in a plan file is relative to the file's folder: make it
+    absolute where it names something there (registered names are left alone)."""
+    from dassgnn.data import list_datasets
+
+    tasks = data.get("tasks")
+    if not isinstance(tasks, list):
+        return
+    names = set(list_datasets())
+    for entry in tasks:
+        if not isinstance(entry, dict):
+            continue
+        dataset = entry.get("dataset")
+        if not isinstance(dataset, str) or dataset in names or not dataset:
+            continue
+        candidate = folder / Path(dataset).expanduser()
+        if not Path(dataset).expanduser().is_absolute() and candidate.exists():
+            entry["dataset"] = str(candidate.resolve())
 
 
 def check_group_fields(group: Any) -> dict[str, Any]:
@@ -91,20 +113,28 @@ def check_group_fields(group: Any) -> dict[str, Any]:
         group (TaskGroup): The group, as constructed.
 
     Returns:
-        dict[str, Any]: The normalised fields (tuples for lists, Python ints).
+        dict[str, Any]: The normalised fields (tuples for lists, Python ints, an absolute
+        path for a dataset given by its path).
 
     Raises:
         TypeError: If a field has the wrong type (the message says what to write).
         ValueError: If a value is out of range or the fields contradict each other.
     """
     from dassgnn.data import list_datasets
+    from dassgnn.data.catalog import is_dataset_path
+    from dassgnn.data.paths import check_layout
 
     g = group
-    if not isinstance(g.dataset, str) or g.dataset not in list_datasets():
-        raise ValueError(
-            f"unknown dataset {g.dataset!r} in the plan; valid: {', '.join(list_datasets())}"
-        )
     out: dict[str, Any] = {}
+    if isinstance(g.dataset, str | os.PathLike) and is_dataset_path(g.dataset):
+        check_layout(g.dataset)  # neither layout: a ValueError saying what was found
+        out["dataset"] = os.path.abspath(os.path.expanduser(os.fspath(g.dataset)))
+    elif not isinstance(g.dataset, str) or g.dataset not in list_datasets():
+        raise ValueError(
+            f"unknown dataset {g.dataset!r} in the plan; valid: {', '.join(list_datasets())}; "
+            "or the path of an .npz file, an image folder or a folder with train/ and test/ "
+            f"(no file or folder {str(g.dataset)!r} exists)"
+        )
     for name, low in (("num_classes", 2), ("train_per_class", 1), ("test_per_class", 1)):
         if getattr(g, name) is not None:
             out[name] = check_int(getattr(g, name), name, minimum=low)

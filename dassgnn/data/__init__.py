@@ -5,7 +5,8 @@ labels and class names); [`DatasetSplits`][dassgnn.data.DatasetSplits] pairs a t
 Datasets are loaded by name with [`load_dataset()`][dassgnn.data.load_dataset] (see
 [`list_datasets()`][dassgnn.data.list_datasets])
 or built from arrays, image folders, ``.npz`` files or ``torchvision``-style
-datasets. A [`Task`][dassgnn.data.Task] picks classes of a dataset and prepares them::
+datasets; a path works wherever a name does ([`load_path()`][dassgnn.data.load_path]).
+A [`Task`][dassgnn.data.Task] picks classes of a dataset and prepares them::
 
     from dassgnn.data import Task, load_dataset
 
@@ -22,12 +23,14 @@ from dassgnn.data.catalog import (
     DATASETS,
     NPZ_DATASETS,
     data_dir,
+    is_dataset_path,
     list_datasets,
     load_dataset,
 )
 from dassgnn.data.dataset import DatasetSplits, ImageDataset, stratified_split
 from dassgnn.data.folder import IMAGE_EXTENSIONS, from_folder
 from dassgnn.data.loaders import clear_cache, from_arrays, from_npz, from_torchvision
+from dassgnn.data.paths import check_layout, content_hash, dataset_id, load_path, num_classes_at
 from dassgnn.data.shipped import (
     SKIMAGE_FILES,
     SKIMAGE_TEXTURE_IMAGES,
@@ -52,19 +55,25 @@ __all__ = [
     "ImageDataset",
     "Task",
     "TexturePatches",
+    "check_layout",
     "clear_cache",
+    "content_hash",
     "data_dir",
+    "dataset_id",
     "from_arrays",
     "from_folder",
     "from_npz",
     "from_torchvision",
+    "is_dataset_path",
     "list_datasets",
     "load_dataset",
     "load_digits_dataset",
     "load_mnist5k",
+    "load_path",
     "load_skimage_textures",
     "luminance",
     "make_skimage_textures",
+    "num_classes_at",
     "prepare",
     "resize",
     "resize_images",

@@ -7,6 +7,9 @@ by
 the ``DASSGNN_DATA`` environment variable (see [`data_dir()`][dassgnn.data.data_dir]). The shipped
 sets of `dassgnn.data.shipped` need no folder.
 
+Wherever a name is accepted, a path works too (an ``.npz`` file, an image folder, or a
+folder with ``train/`` and ``test/``; see `dassgnn.data.paths`).
+
 Register a new dataset with a factory that takes ``root`` (and may ignore it)::
 
     @DATASETS.register("my_set")
@@ -23,6 +26,7 @@ from typing import Any
 
 from dassgnn.data.dataset import DatasetSplits
 from dassgnn.data.loaders import from_npz
+from dassgnn.data.paths import is_dataset_id, load_path
 from dassgnn.registry import Registry
 
 DATA_ENV: str = "DASSGNN_DATA"
@@ -72,27 +76,67 @@ def data_dir(root: str | os.PathLike[str] | None = None) -> Path:
     return path
 
 
-def load_dataset(
-    name: str, root: str | os.PathLike[str] | None = None, **kwargs: Any
-) -> DatasetSplits:
-    """Loads a registered dataset by name.
+def is_dataset_path(name: str | os.PathLike[str]) -> bool:
+    """Whether ``name`` names a dataset by its path: a path object, or a string that is not
+    a registered name (names win) and where a file or folder exists.
 
     Args:
-        name (str): A name from [`list_datasets()`][dassgnn.data.list_datasets].
+        name (str or PathLike): A dataset name or path.
+
+    Returns:
+        bool: `True` for a path to load with [`load_path()`][dassgnn.data.load_path].
+    """
+    if isinstance(name, os.PathLike):
+        return True
+    if not isinstance(name, str) or not name or name in DATASETS:
+        return False
+    return Path(name).expanduser().exists()
+
+
+def unknown_dataset(name: object) -> KeyError:
+    """The error for a dataset that is neither a registered name nor an existing path."""
+    valid = ", ".join(list_datasets())
+    return KeyError(
+        f"unknown dataset {name!r}; valid names: {valid}; or give the path of an .npz file, "
+        f"an image folder or a folder with train/ and test/ (no file or folder {name!r} exists)"
+    )
+
+
+def load_dataset(
+    name: str | os.PathLike[str], root: str | os.PathLike[str] | None = None, **kwargs: Any
+) -> DatasetSplits:
+    """Loads a registered dataset by name, or the dataset at a path.
+
+    Args:
+        name (str or PathLike): A name from [`list_datasets()`][dassgnn.data.list_datasets],
+            or the path of an ``.npz`` file, an image folder or a folder with ``train/`` and
+            ``test/`` (see [`load_path()`][dassgnn.data.load_path]).
         root (str or PathLike, optional): The data folder for file-backed
-            datasets (see [`data_dir()`][dassgnn.data.data_dir]); ignored by the shipped sets.
+            datasets (see [`data_dir()`][dassgnn.data.data_dir]); ignored by the shipped sets
+            and by paths.
         **kwargs: Passed to the dataset's factory (e.g. ``seed`` for the
-            shipped sets).
+            shipped sets), or to [`load_path()`][dassgnn.data.load_path] (``size``).
 
     Returns:
         DatasetSplits: The train and test images.
 
     Raises:
-        KeyError: If ``name`` is not registered; the message lists the names.
-        ValueError: If a file-backed dataset has no data folder.
+        KeyError: If ``name`` is neither registered nor an existing path; the message lists
+            the names.
+        ValueError: If a file-backed dataset has no data folder, or a path holds neither
+            layout.
         FileNotFoundError: If its file is missing.
     """
-    return DATASETS.create(name, root=root, **kwargs)
+    if is_dataset_path(name):
+        return load_path(name, **kwargs)
+    if isinstance(name, str) and name not in DATASETS:
+        if is_dataset_id(name):
+            raise KeyError(
+                f"dataset {name!r} is the id of a dataset loaded from a path; load it from its "
+                "path (a Task made on it carries the path)"
+            )
+        raise unknown_dataset(name)
+    return DATASETS.create(os.fspath(name), root=root, **kwargs)
 
 
 def list_datasets(pattern: str | None = None) -> list[str]:

@@ -1,7 +1,8 @@
 """Class-split tasks: which classes of which dataset, at what size, how many images.
 
 A [`Task`][dassgnn.data.Task] is a small, frozen, hashable and JSON-serialisable recipe. It
-names a registered dataset and the source class ids to keep (in order: the
+names a registered dataset, or the path of one (an ``.npz`` file or an image folder, see
+`dassgnn.data.paths`), and the source class ids to keep (in order: the
 ``j``-th id becomes label ``j``). [`Task.load()`][dassgnn.data.Task.load] turns it into
 [`DatasetSplits`][dassgnn.data.DatasetSplits]::
 
@@ -25,8 +26,15 @@ from typing import Any
 
 import numpy as np
 
-from dassgnn.data.catalog import DATASETS, load_dataset
+from dassgnn.data.catalog import DATASETS, is_dataset_path, load_dataset, unknown_dataset
 from dassgnn.data.dataset import DatasetSplits, ImageDataset, validate_class_ids
+from dassgnn.data.paths import (
+    check_layout,
+    dataset_id,
+    is_dataset_id,
+    load_path,
+    num_classes_at,
+)
 from dassgnn.data.transforms import check_channels, check_size, prepare
 from dassgnn.utils.validation import check_int
 
@@ -35,11 +43,21 @@ PathLike = str | os.PathLike[str]
 
 @dataclass(frozen=True)
 class Task:
-    """A class subset of a registered dataset, prepared to a fixed shape.
+    """A class subset of a dataset, prepared to a fixed shape.
+
+    The dataset is a registered name, or a path: ``Task("~/data/flowers", classes=...)``
+    reads an ``.npz`` file, a folder of class sub-folders of images, or a folder with
+    ``train/`` and ``test/`` folders (see [`load_path()`][dassgnn.data.load_path]). A path
+    task's `dataset` becomes the data's [`dataset_id()`][dassgnn.data.dataset_id] (its name
+    and content hash) and `path` the absolute path, which travels with the task to the worker
+    processes of every executor; the task's `key` depends on the id only, so it is the same
+    on every machine that holds the same data, and `load()` refuses data that changed.
 
     Args:
-        dataset (str): A registered dataset name (see
-            [`list_datasets()`][dassgnn.data.list_datasets]).
+        dataset (str or PathLike): A registered dataset name (see
+            [`list_datasets()`][dassgnn.data.list_datasets]), or the path of a dataset
+            (a registered name wins over a file or folder of the same name: write
+            ``./name``).
         classes (tuple[int, ...]): At least 2 distinct source class ids; the
             ``j``-th becomes label ``j``.
         image_size (int, optional): Output height and width. (default: `32`)
@@ -49,9 +67,14 @@ class Task:
         test_per_class (int, optional): Test images kept per class;
             `None` keeps all. (default: `None`)
         seed (int, optional): Seeds the per-class subsampling. (default: `0`)
+        path (str, optional): Where the data of a path dataset lies; set from ``dataset``
+            when that is a path, given with ``dataset`` as an id when a task is read back
+            (from [`to_dict()`][dassgnn.data.Task.to_dict]). (default: `None`)
 
     Raises:
-        KeyError: If ``dataset`` is not registered (the message lists the names).
+        KeyError: If ``dataset`` is neither registered nor an existing path (the message
+            lists the names).
+        FileNotFoundError, ValueError: If a path holds no dataset in a known layout.
         TypeError: If a field has the wrong type.
         ValueError: If ``classes`` has fewer than 2 or duplicated ids, or a
             number is out of range.
@@ -64,11 +87,10 @@ class Task:
     train_per_class: int | None = None
     test_per_class: int | None = None
     seed: int = 0
+    path: str | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.dataset, str):
-            raise TypeError(f"dataset must be a str, got {type(self.dataset).__name__}")
-        DATASETS.get(self.dataset)  # KeyError listing the valid names
+        self._resolve_dataset()
         if isinstance(self.classes, str | bytes):
             raise TypeError(f"classes must be a sequence of ints, got {self.classes!r}")
         ids = validate_class_ids(list(self.classes), None, param="classes")
@@ -81,6 +103,32 @@ class Task:
                 object.__setattr__(self, param, check_int(value, param, minimum=1))
         object.__setattr__(self, "seed", check_int(self.seed, "seed", minimum=0))
 
+    def _resolve_dataset(self) -> None:
+        dataset, path = self.dataset, self.path
+        if path is not None:
+            if not isinstance(path, str | os.PathLike):
+                raise TypeError(f"path must be a str or PathLike, got {type(path).__name__}")
+            path = os.path.abspath(os.path.expanduser(os.fspath(path)))
+            if isinstance(dataset, os.PathLike) or (
+                isinstance(dataset, str) and not is_dataset_id(dataset)
+            ):
+                dataset = dataset_id(path)
+        elif is_dataset_path(dataset):
+            path = os.path.abspath(os.path.expanduser(os.fspath(dataset)))
+            check_layout(path)
+            dataset = dataset_id(path)
+        if not isinstance(dataset, str):
+            raise TypeError(f"dataset must be a str, got {type(dataset).__name__}")
+        if path is None and dataset not in DATASETS:
+            if is_dataset_id(dataset):
+                raise ValueError(
+                    f"dataset {dataset!r} is the id of a dataset read from a path: give "
+                    "path= as well (Task.to_dict() holds it)"
+                )
+            raise unknown_dataset(dataset)
+        object.__setattr__(self, "dataset", dataset)
+        object.__setattr__(self, "path", path)
+
     # ---------------------------------------------------------------- identity
 
     @property
@@ -90,18 +138,27 @@ class Task:
 
     @property
     def key(self) -> str:
-        """str: A stable id, ``<dataset>-<k>way-<12 hex digits of sha1(canonical JSON)>``."""
-        digest = hashlib.sha1(self.to_json().encode("utf-8")).hexdigest()[:12]
+        """str: A stable id, ``<dataset>-<k>way-<12 hex digits of sha1(canonical JSON)>``.
+
+        The JSON is that of [`to_dict()`][dassgnn.data.Task.to_dict] without ``path``: a path
+        dataset is keyed by its id (name and content hash), not by where it lies.
+        """
+        fields = {k: v for k, v in self.to_dict().items() if k != "path"}
+        text = json.dumps(fields, sort_keys=True, separators=(",", ":"))
+        digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
         return f"{self.dataset}-{self.num_classes}way-{digest}"
 
     def to_dict(self) -> dict[str, Any]:
-        """Returns the fields as plain JSON types (``classes`` as a list).
+        """Returns the fields as plain JSON types (``classes`` as a list; ``path`` only for a
+        path dataset).
 
         Returns:
             dict[str, Any]: The fields.
         """
         out = dataclasses.asdict(self)
         out["classes"] = list(self.classes)
+        if out["path"] is None:
+            del out["path"]
         return out
 
     @classmethod
@@ -179,7 +236,7 @@ class Task:
         ``seed`` also becomes the task's subsampling seed.
 
         Args:
-            dataset (str): A registered dataset name.
+            dataset (str): A registered dataset name, or the path of a dataset.
             num_classes (int): Classes in the task, at least 2.
             seed (int, optional): The random seed. (default: `0`)
             num_source_classes (int, optional): The dataset's class count; if
@@ -224,7 +281,7 @@ class Task:
         ``numpy.random.SeedSequence([seed, i]).generate_state(1)[0]``.
 
         Args:
-            dataset (str): A registered dataset name.
+            dataset (str): A registered dataset name, or the path of a dataset.
             num_classes (int): Classes per task, at least 2.
             num_tasks (int): The number of tasks, at least 1.
             seed (int, optional): The random seed. (default: `0`)
@@ -329,16 +386,22 @@ class Task:
             DatasetSplits: The task's images.
 
         Raises:
-            ValueError: See `indices()`; also if the data folder is not set.
+            ValueError: See `indices()`; also if the data folder is not set, or the data at
+                `path` changed since the task was made.
+            FileNotFoundError: If a dataset file or folder is missing.
         """
+        if self.path is not None:
+            return self.select(load_path(self.path, size=self.image_size, expected_id=self.dataset))
         return self.select(load_dataset(self.dataset, root=root))
 
 
 def _source_classes(dataset: str, num_source_classes: int | None, root: PathLike | None) -> int:
-    DATASETS.get(dataset)  # KeyError listing the valid names
-    if num_source_classes is None:
-        return load_dataset(dataset, root=root).num_classes
-    return check_int(num_source_classes, "num_source_classes", minimum=2)
+    path = is_dataset_path(dataset)
+    if not path and dataset not in DATASETS:
+        raise unknown_dataset(dataset)
+    if num_source_classes is not None:
+        return check_int(num_source_classes, "num_source_classes", minimum=2)
+    return num_classes_at(dataset) if path else load_dataset(dataset, root=root).num_classes
 
 
 def _draw_class_sets(

@@ -25,6 +25,7 @@ from dassgnn.space.graph import (
 from dassgnn.space.modules import BasicBlock, ChannelShortcut, ResNet
 from dassgnn.space.remap import REMAP_STRATEGIES, list_remap_strategies, remap, remap_state_dict
 from dassgnn.space.resnet import ResNetSpace
+from dassgnn.space.torchvision import TorchvisionResNetSpace, TVBasicBlock, TVResNet
 
 __all__ = [
     "EDGE_TYPES",
@@ -42,6 +43,9 @@ __all__ = [
     "ResNet",
     "ResNetSpace",
     "SearchSpace",
+    "TVBasicBlock",
+    "TVResNet",
+    "TorchvisionResNetSpace",
     "as_space",
     "create_space",
     "list_remap_strategies",

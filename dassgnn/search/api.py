@@ -1,0 +1,396 @@
+"""[`search()`][dassgnn.search.search]: the best students of a teacher on a dataset, in a budget."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from dassgnn.data import DATASETS, DatasetSplits, Task, is_dataset_path, load_dataset
+from dassgnn.data.catalog import unknown_dataset
+from dassgnn.data.paths import num_classes_at
+from dassgnn.ranking import NotFittedError, RankingMethod, create_ranker
+from dassgnn.search.result import Candidate, SearchResult, pareto_front, rank_order
+from dassgnn.search.scoring import Scorer, measure_latency, scoring_teacher
+from dassgnn.search.teacher import load_teacher, space_for_teacher, teacher_shape
+from dassgnn.space import Arch, SearchSpace
+from dassgnn.utils.validation import check_bool, check_choice, check_float, check_int, check_seed
+
+__all__ = ["STRATEGIES", "search"]
+
+STRATEGIES = ("pool", "evolution")
+"""The search strategies: score a sampled pool, or NSGA-II with the method as surrogate."""
+
+DataLike = DatasetSplits | Task | str | os.PathLike[str]
+
+
+def _load_data(data: Any, channels: int, num_classes: int, image_size: int | None) -> Any:
+    if isinstance(data, DatasetSplits):
+        out = data
+    elif isinstance(data, Task):
+        out = data.load()
+    elif isinstance(data, str | os.PathLike):
+        if is_dataset_path(data):
+            total = num_classes_at(data)
+        elif data in DATASETS:
+            total = load_dataset(data).num_classes
+        else:
+            raise unknown_dataset(data)
+        if total != num_classes:
+            raise ValueError(
+                f"the dataset {str(data)!r} has {total} classes but the teacher's head has "
+                f"{num_classes} outputs: give the data the teacher was trained on"
+            )
+        size = 32 if image_size is None else image_size
+        task = Task(os.fspath(data), tuple(range(total)), image_size=size, channels=channels)
+        out = task.load()
+    else:
+        raise TypeError(
+            "data must be a DatasetSplits, a Task, a registered dataset name or a path, got "
+            f"{type(data).__name__}"
+        )
+    if out.num_classes != num_classes:
+        raise ValueError(
+            f"the dataset has {out.num_classes} classes but the teacher's head has "
+            f"{num_classes} outputs: give the data the teacher was trained on"
+        )
+    if out.channels != channels:
+        raise ValueError(
+            f"the dataset's images have {out.channels} channels but the teacher takes {channels}"
+        )
+    return out
+
+
+def _method(method: str | RankingMethod) -> RankingMethod:
+    if isinstance(method, RankingMethod):
+        out = method
+    elif isinstance(method, str):
+        if method == "dass":
+            from dassgnn.predictor import default_checkpoint_path, load_default_predictor
+
+            path = default_checkpoint_path()
+            if not path.is_file():
+                raise FileNotFoundError(
+                    f"no predictor checkpoint at {str(path)!r}: set DASSGNN_PREDICTOR to one "
+                    "(dassgnn meta-train writes it) or pass a fitted RankingMethod as method="
+                )
+            out = load_default_predictor()
+        else:
+            out = create_ranker(method)
+    else:
+        raise TypeError(f"method must be a name or a RankingMethod, got {type(method).__name__}")
+    if not out.is_fitted:
+        if out.needs_fit:
+            raise NotFittedError(
+                f"method {out.name!r} learns from records: pass a fitted (or loaded) instance"
+            )
+        out.fit(None)
+    return out
+
+
+def _smallest(space: SearchSpace, k: int, c: int, size: Any, pool: list[Arch]) -> Arch:
+    options = list(pool)
+    depths, steps = getattr(space, "depths", None), getattr(space, "width_steps", None)
+    if depths is not None and steps is not None:
+        arch = Arch((1,) * len(depths), tuple((min(steps),) for _ in depths))
+        if space.contains(arch):
+            options.append(space.canonical(arch))
+    return min(options, key=lambda a: (space.params(a, k, c), space.flops(a, k, c, size), a.id))
+
+
+def _size(space: SearchSpace) -> int:
+    """The number of members of a space that can count them (else a very large number)."""
+    size = getattr(space, "__len__", None)
+    return int(size()) if callable(size) else 2**62
+
+
+def _budget_text(max_params: int | None, max_flops: int | None) -> str:
+    parts = [f"max_params={max_params:,}"] if max_params is not None else []
+    parts += [f"max_flops={max_flops:,}"] if max_flops is not None else []
+    return " and ".join(parts)
+
+
+def search(
+    teacher: nn.Module | str | os.PathLike[str],
+    data: DataLike,
+    *,
+    max_params: int | None = None,
+    max_flops: int | None = None,
+    max_latency_ms: float | None = None,
+    method: str | RankingMethod = "dass",
+    strategy: str = "pool",
+    pool_size: int = 10_000,
+    generations: int = 30,
+    population: int = 100,
+    top_k: int = 10,
+    pareto: bool = False,
+    cost: str | None = None,
+    image_size: int | None = None,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    chunk: int = 512,
+    progress: bool = False,
+) -> SearchResult:
+    r"""Ranks students of ``teacher`` for ``data`` within a budget, without training them.
+
+    The space is derived from the teacher
+    ([`space_for_teacher()`][dassgnn.search.space_for_teacher]). With ``strategy="pool"``,
+    ``pool_size`` distinct students are sampled from it (seeded), those within the parameter
+    and FLOP budgets are scored by ``method`` in chunks of ``chunk`` and ranked. With
+    ``strategy="evolution"``, pymoo's NSGA-II evolves ``population`` students for
+    ``generations`` generations with the method's score (maximised) and the cost (minimised)
+    as objectives and the budgets as constraints (see `dassgnn.search.evolution`), and every
+    student it scored is ranked. A latency budget is checked afterwards by timing the
+    best-ranked students on ``device`` (see [`measure_latency()`][dassgnn.search.measure_latency])
+    until ``top_k`` fit, at most $\max(10 k, 100)$ of them.
+
+    Args:
+        teacher (nn.Module or path): The trained teacher: the library's
+            [`ResNet`][dassgnn.space.ResNet] or a torchvision-style BasicBlock ResNet, or the
+            path of a checkpoint ([`load_teacher()`][dassgnn.search.load_teacher]).
+        data (DatasetSplits, Task, str or path): The teacher's data: loaded splits, a
+            [`Task`][dassgnn.data.Task], a registered dataset name or the path of an ``.npz``
+            file or image folder (all its classes, at ``image_size``, with the teacher's
+            image channels). Its classes must match the teacher's head.
+        max_params (int, optional): Most trainable parameters. (default: `None`)
+        max_flops (int, optional): Most multiply-accumulates of one forward pass at the
+            data's image size. (default: `None`)
+        max_latency_ms (float, optional): Most milliseconds of one forward pass of one image
+            on ``device``. (default: `None`)
+        method (str or RankingMethod, optional): ``"dass"`` (the predictor of
+            [`default_checkpoint_path()`][dassgnn.predictor.default_checkpoint_path]), another
+            registered method's name, or a fitted method. (default: `"dass"`)
+        strategy (str, optional): ``"pool"`` or ``"evolution"``. (default: `"pool"`)
+        pool_size (int, optional): Students sampled by ``"pool"``. (default: `10000`)
+        generations (int, optional): Generations of ``"evolution"``. (default: `30`)
+        population (int, optional): Population of ``"evolution"``. (default: `100`)
+        top_k (int, optional): Candidates returned. (default: `10`)
+        pareto (bool, optional): Also return the Pareto front of score against ``cost``.
+            (default: `False`)
+        cost (str, optional): ``"params"`` or ``"flops"``, the cost of the front and of the
+            evolution; by default ``"params"`` when only ``max_params`` is given, else
+            ``"flops"``. (default: `None`)
+        image_size (int, optional): Image size of a dataset given by name or path.
+            (default: `None`, 32)
+        seed (int, optional): Seeds the sampling and the evolution. (default: `0`)
+        device (str or torch.device, optional): Where the teacher runs (functional maps,
+            its accuracy) and where latency is measured. (default: `"cpu"`)
+        chunk (int, optional): Candidates per call of the method. (default: `512`)
+        progress (bool, optional): Progress bars. (default: `False`)
+
+    Returns:
+        SearchResult: The ``top_k`` candidates best first, the front if asked for, and
+        [`build()`][dassgnn.search.SearchResult.build] for their students.
+
+    Raises:
+        ValueError: For a bad setting, a budget no student of the space meets (the message
+            gives the smallest cost possible), data whose classes or channels differ from
+            the teacher's, or a data path in neither layout.
+        UnsupportedTeacherError: If the teacher cannot be mapped to a space.
+        TeacherCheckpointError: If a teacher checkpoint does not load.
+        ImportError: For ``strategy="evolution"`` without pymoo (``pip install
+            'dassgnn[search]'``).
+    """
+    if max_params is not None:
+        max_params = check_int(max_params, "max_params", minimum=1)
+    if max_flops is not None:
+        max_flops = check_int(max_flops, "max_flops", minimum=1)
+    if max_latency_ms is not None:
+        max_latency_ms = check_float(max_latency_ms, "max_latency_ms", minimum=0, min_open=True)
+    strategy = check_choice(strategy, "strategy", STRATEGIES)
+    pool_size = check_int(pool_size, "pool_size", minimum=1)
+    generations = check_int(generations, "generations", minimum=1)
+    population = check_int(population, "population", minimum=4)
+    top_k = check_int(top_k, "top_k", minimum=1)
+    pareto = check_bool(pareto, "pareto")
+    if cost is None:
+        cost = "params" if max_params is not None and max_flops is None else "flops"
+    cost = check_choice(cost, "cost", ("params", "flops"))
+    if image_size is not None:
+        image_size = check_int(image_size, "image_size", minimum=1)
+    seed = check_seed(seed)
+    device = torch.device(device)
+
+    if isinstance(teacher, str | os.PathLike):
+        teacher = load_teacher(teacher)
+    space, model = space_for_teacher(teacher)
+    c, k = teacher_shape(model)
+    splits = _load_data(data, c, k, image_size)
+    k, size = splits.num_classes, splits.image_size
+    ranker = _method(method)
+    model = model.to(device).eval()
+
+    pool = space.sample(min(pool_size, _size(space)), seed=seed) if strategy == "pool" else []
+    smallest = _smallest(space, k, c, size, pool or space.sample(1, seed=seed))
+
+    def fits(a: Arch) -> bool:
+        return (max_params is None or space.params(a, k, c) <= max_params) and (
+            max_flops is None or space.flops(a, k, c, size) <= max_flops
+        )
+
+    if not fits(smallest):
+        raise ValueError(
+            f"no student meets the budget {_budget_text(max_params, max_flops)}: the "
+            f"smallest student of the space, {smallest.id}, has "
+            f"{space.params(smallest, k, c):,} parameters and "
+            f"{space.flops(smallest, k, c, size):,} FLOPs at {size} pixels (the teacher "
+            f"{space.params(space.teacher, k, c):,} and {space.flops(space.teacher, k, c, size):,})"
+        )
+    accuracy = None
+    if ranker.needs_fit:
+        from dassgnn.predictor import teacher_accuracy
+
+        accuracy = teacher_accuracy(model, splits)
+    scorer = Scorer(ranker, splits, scoring_teacher(space, model, accuracy), chunk, progress)
+    extra: dict[str, Any] = {}
+    if strategy == "pool":
+        archs = [a for a in pool if fits(a)]
+        evaluated = len(pool)
+        if not archs:
+            archs = [smallest]
+            extra["note"] = "no sampled student fits the budget; the smallest student does"
+        scorer(archs)
+    else:
+        evaluated = _evolve(
+            space,
+            scorer,
+            fits,
+            k,
+            c,
+            size,
+            cost,
+            max_params,
+            max_flops,
+            population,
+            generations,
+            seed,
+        )
+        archs = list(scorer.cache)
+    scores = scorer(archs)
+    cands = [
+        Candidate(a, s, space.params(a, k, c), space.flops(a, k, c, size))
+        for a, s in zip(archs, scores.tolist(), strict=True)
+    ]
+    ranked = [
+        cands[i] for i in rank_order(scores, [x.params for x in cands], [a.id for a in archs])
+    ]
+    front = pareto_front(cands, cost) if pareto else None
+    if max_latency_ms is not None:
+        timer = _Timer(space, k, c, size, device)
+        ranked = _within_latency(ranked, top_k, max_latency_ms, timer, smallest)
+        if front is not None:
+            front = [dataclasses.replace(x, latency_ms=timer(x.arch)) for x in front]
+            front = [
+                x for x in front if x.latency_ms is not None and x.latency_ms <= max_latency_ms
+            ]
+    name = getattr(ranker, "name", "") or type(ranker).__name__
+    from dassgnn.predictor import DaSSRanker
+
+    return SearchResult(
+        candidates=ranked[:top_k],
+        space=space,
+        teacher=model,
+        num_classes=k,
+        in_channels=c,
+        image_size=size,
+        method=name,
+        strategy=strategy,
+        cost=cost,
+        budget={"max_params": max_params, "max_flops": max_flops, "max_latency_ms": max_latency_ms},
+        evaluated=evaluated,
+        feasible=len(archs),
+        seed=seed,
+        pareto=front,
+        teacher_accuracy=accuracy,
+        score_name="predicted accuracy" if isinstance(ranker, DaSSRanker) else f"{name} score",
+        extra=extra,
+    )
+
+
+def _evolve(
+    space: SearchSpace,
+    scorer: Scorer,
+    fits: Callable[[Arch], bool],
+    k: int,
+    c: int,
+    size: Any,
+    cost: str,
+    max_params: int | None,
+    max_flops: int | None,
+    population: int,
+    generations: int,
+    seed: int,
+) -> int:
+    from dassgnn.search.evolution import ArchCodec, run_nsga2
+
+    codec = ArchCodec(space)
+    seen: set[Arch] = set()
+    limits = [(m, f) for m, f in ((max_params, "params"), (max_flops, "flops")) if m is not None]
+
+    def evaluate(archs: list[Arch]) -> tuple[np.ndarray, np.ndarray]:
+        seen.update(archs)
+        params = np.array([space.params(a, k, c) for a in archs], dtype=float)
+        flops = np.array([space.flops(a, k, c, size) for a in archs], dtype=float)
+        ok = [fits(a) for a in archs]
+        scores = np.zeros(len(archs))
+        feasible = [a for a, f in zip(archs, ok, strict=True) if f]
+        if feasible:
+            scores[np.flatnonzero(ok)] = scorer(feasible)
+        scores = np.where(np.isnan(scores), -1e9, scores)
+        objective = np.stack([-scores, params if cost == "params" else flops], axis=1)
+        g = [(params if name == "params" else flops) / limit - 1 for limit, name in limits]
+        return objective, np.stack(g, axis=1) if g else np.zeros((len(archs), 0))
+
+    n = min(population, _size(space))
+    run_nsga2(
+        codec,
+        evaluate,
+        space.sample(n, seed=seed),
+        num_constraints=len(limits),
+        generations=generations,
+        seed=seed,
+    )
+    return len(seen)
+
+
+class _Timer:
+    """Latency of students at the data's image size, one image, cached per architecture."""
+
+    def __init__(self, space: SearchSpace, k: int, c: int, size: Any, device: torch.device):
+        self.space, self.k, self.c, self.device = space, k, c, device
+        self.shape = (1, c, *((size, size) if isinstance(size, int) else size))
+        self.cache: dict[Arch, float] = {}
+
+    def __call__(self, arch: Arch) -> float:
+        if arch not in self.cache:
+            model = self.space.build(arch, self.k, self.c, seed=0)
+            self.cache[arch] = measure_latency(model, self.shape, device=self.device)
+        return self.cache[arch]
+
+
+def _within_latency(
+    ranked: list[Candidate], top_k: int, limit: float, timer: _Timer, smallest: Arch
+) -> list[Candidate]:
+    out: list[Candidate] = []
+    tried = 0
+    for cand in ranked:
+        if len(out) >= top_k or tried >= max(10 * top_k, 100):
+            break
+        tried += 1
+        ms = timer(cand.arch)
+        if ms <= limit:
+            out.append(dataclasses.replace(cand, latency_ms=ms))
+    if not out:
+        fastest = min(timer.cache, key=timer.cache.__getitem__)
+        floor = timer(smallest)
+        raise ValueError(
+            f"no candidate meets max_latency_ms={limit:g}: the {tried} best-ranked took "
+            f"{timer.cache[fastest]:.3g} ms at best ({fastest.id}), and the smallest student "
+            f"of the space, {smallest.id}, takes {floor:.3g} ms on this device"
+        )
+    return out

@@ -1,0 +1,599 @@
+r"""Torchvision-style BasicBlock ResNets (ResNet-18 and ResNet-34 layouts) as a search space.
+
+[`TVResNet`][dassgnn.space.TVResNet] names its tensors as
+[torchvision's ResNet](https://pytorch.org/vision/stable/models/resnet.html) does (``conv1``,
+``bn1``, ``layer1.0.conv1``, ``layer2.0.downsample.0``, ``fc``, ...), so the state dict of a
+torchvision ResNet-18 or ResNet-34 (any number of classes) loads into the teacher of the
+matching [`TorchvisionResNetSpace`][dassgnn.space.TorchvisionResNetSpace], and torchvision
+itself is not needed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, cast
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch_geometric.data import Data
+
+from dassgnn.space.arch import Arch
+from dassgnn.space.base import BaseSpace, GraphSchema, register_space
+from dassgnn.space.graph import EDGE_TYPES, NODE_FEATURES, OPS, _GraphBuilder, _Position
+from dassgnn.space.modules import ChannelShortcut
+from dassgnn.space.remap import REMAP_STRATEGIES, RemapStrategy
+from dassgnn.space.resnet import ResNetSpace
+from dassgnn.utils.validation import check_bool, check_int
+
+BlockSpec = tuple[int, int, int, bool]
+"""``(in_channels, out_channels, stride, downsample)`` of one block."""
+
+
+class TVBasicBlock(nn.Module):
+    r"""torchvision's ``BasicBlock``: two $3 \times 3$ convolutions with BN, and a
+    shortcut that is a $1 \times 1$ convolution with BN (``downsample``) where the
+    teacher's block changes the width or the resolution. A student block without
+    ``downsample`` whose width differs from its input's uses the parameter-free
+    [`ChannelShortcut`][dassgnn.space.ChannelShortcut] (zero-pad or drop channels).
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels of both convolutions.
+        stride (int, optional): Stride of the first convolution. (default: `1`)
+        downsample (bool, optional): A $1 \times 1$ convolution + BN shortcut. (default: `False`)
+    """
+
+    def __init__(
+        self, in_channels: int, out_channels: int, stride: int = 1, downsample: bool = False
+    ) -> None:
+        super().__init__()
+        self.in_channels, self.out_channels, self.stride = in_channels, out_channels, stride
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.downsample: nn.Sequential | None = None
+        self.shortcut: ChannelShortcut | None = None
+        if downsample:
+            self.downsample = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
+                nn.BatchNorm2d(out_channels),
+            )
+        else:
+            self.shortcut = ChannelShortcut(in_channels, out_channels, stride)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Kaiming-normal convolutions (fan-out), unit BN scale, zero BN shift (torchvision's)."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                m.reset_parameters()
+
+    def skip(self, x: Tensor) -> Tensor:
+        """The shortcut branch."""
+        if self.downsample is not None:
+            return self.downsample(x)
+        assert self.shortcut is not None
+        return self.shortcut(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.skip(x))
+
+    def __repr__(self) -> str:
+        ds = ", downsample" if self.downsample is not None else ""
+        return (
+            f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "
+            f"stride={self.stride}{ds})"
+        )
+
+
+class TVResNet(nn.Module):
+    r"""A ResNet of [`TVBasicBlock`][dassgnn.space.TVBasicBlock] layers with torchvision's
+    tensor names ([He et al., 2016](https://arxiv.org/abs/1512.03385)): a stem
+    (``conv1`` $k \times k$ of stride $s$, ``bn1``, ReLU, and a $3 \times 3$ max pool of
+    stride 2 unless ``stem_pool`` is off), ``layer1`` ... ``layerL``, global average pooling
+    and ``fc``. Built by
+    [`TorchvisionResNetSpace.build()`][dassgnn.space.TorchvisionResNetSpace.build].
+
+    Args:
+        blocks (Sequence[Sequence[BlockSpec]]): Per layer, ``(in, out, stride, downsample)``
+            of every block.
+        stem_width (int): Output channels of ``conv1``.
+        num_classes (int): Output classes.
+        in_channels (int, optional): Image channels. (default: `3`)
+        stem_kernel (int, optional): Kernel of ``conv1``. (default: `7`)
+        stem_stride (int, optional): Stride of ``conv1``. (default: `2`)
+        stem_pool (bool, optional): The max pool after the stem. (default: `True`)
+
+    Shapes:
+        - **input:** $(N, C_{img}, H, W)$
+        - **output:** $(N, K)$ logits
+    """
+
+    def __init__(
+        self,
+        blocks: Sequence[Sequence[BlockSpec]],
+        stem_width: int,
+        num_classes: int,
+        in_channels: int = 3,
+        stem_kernel: int = 7,
+        stem_stride: int = 2,
+        stem_pool: bool = True,
+    ) -> None:
+        super().__init__()
+        self.blocks_spec = tuple(tuple(layer) for layer in blocks)
+        self.num_classes, self.in_channels = num_classes, in_channels
+        pad = stem_kernel // 2
+        self.conv1 = nn.Conv2d(in_channels, stem_width, stem_kernel, stem_stride, pad, bias=False)
+        self.bn1 = nn.BatchNorm2d(stem_width)
+        self.maxpool: nn.Module = nn.MaxPool2d(3, 2, 1) if stem_pool else nn.Identity()
+        for i, layer in enumerate(self.blocks_spec):
+            self.add_module(f"layer{i + 1}", nn.Sequential(*(TVBasicBlock(*b) for b in layer)))
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(self.blocks_spec[-1][-1][1], num_classes)
+        self.reset_parameters()
+
+    @property
+    def layers(self) -> list[nn.Sequential]:
+        """``layer1`` ... ``layerL``."""
+        return [
+            cast(nn.Sequential, getattr(self, f"layer{i + 1}"))
+            for i in range(len(self.blocks_spec))
+        ]
+
+    def reset_parameters(self) -> None:
+        """Re-initialises every layer (torchvision's initialisation)."""
+        nn.init.kaiming_normal_(self.conv1.weight, mode="fan_out", nonlinearity="relu")
+        self.bn1.reset_parameters()
+        for layer in self.layers:
+            for block in layer:
+                cast(TVBasicBlock, block).reset_parameters()
+        self.fc.reset_parameters()
+
+    def stem(self, x: Tensor) -> Tensor:
+        """The stem's output (after the max pool)."""
+        return self.maxpool(F.relu(self.bn1(self.conv1(x))))
+
+    def features(self, x: Tensor) -> list[Tensor]:
+        """The stem's output and every layer's output, in order."""
+        x = self.stem(x)
+        out = [x]
+        for layer in self.layers:
+            x = layer(x)
+            out.append(x)
+        return out
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.features(x)[-1]
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+    def __repr__(self) -> str:
+        depths = ",".join(str(len(layer)) for layer in self.blocks_spec)
+        return (
+            f"{self.__class__.__name__}(depths=({depths}), in_channels={self.in_channels}, "
+            f"num_classes={self.num_classes})"
+        )
+
+
+@register_space("tv_resnet")
+class TorchvisionResNetSpace(BaseSpace):
+    r"""Students of a torchvision-style BasicBlock ResNet (by default ResNet-18).
+
+    The architectures are those of [`ResNetSpace`][dassgnn.space.ResNetSpace] with the same
+    settings: a depth $1 \le d_s \le D_s$ per layer (the first $d_s$ blocks) and, per block, a
+    width multiplier in sixteenths of the layer's width. The stem keeps the teacher's width
+    unless it equals the first layer's width, in which case it follows the first block (as the
+    identity shortcut of ``layer1.0`` needs). A block keeps its ``downsample`` (cut to the
+    student's channels) where the teacher's has one; elsewhere a student block whose width
+    differs from its input's uses a parameter-free
+    [`ChannelShortcut`][dassgnn.space.ChannelShortcut], so the teacher itself is exactly the
+    torchvision network.
+
+    Graphs follow the schema of [`ResNetSpace`][dassgnn.space.ResNetSpace] so that a predictor
+    trained on that space scores these students, with two approximations: the
+    $k \times k$ stem with its stride and max pool is one ``stem`` node (its downsampling is not
+    encoded: resolutions count from the stem's output), and a $1 \times 1$ ``downsample``
+    shortcut is a ``skip_adapt`` node, as a parameter-free shortcut that pads, drops or pools.
+
+    Args:
+        widths (Sequence[int], optional): The teacher's channels per layer.
+            (default: `(64, 128, 256, 512)`)
+        depths (Sequence[int], optional): The teacher's blocks per layer. (default: `(2, 2, 2, 2)`)
+        strides (Sequence[int], optional): Stride of each layer's first block.
+            (default: `(1, 2, 2, 2)`)
+        stem_width (int, optional): Channels of ``conv1``. (default: `64`)
+        stem_kernel (int, optional): Kernel of ``conv1`` (odd). (default: `7`)
+        stem_stride (int, optional): Stride of ``conv1``. (default: `2`)
+        stem_pool (bool, optional): The stem's max pool. (default: `True`)
+        width_steps (Sequence[int], optional): The allowed multipliers in sixteenths.
+            (default: `(8, 9, ..., 16)`)
+    """
+
+    name = "tv_resnet"
+
+    def __init__(
+        self,
+        widths: Sequence[int] = (64, 128, 256, 512),
+        depths: Sequence[int] = (2, 2, 2, 2),
+        strides: Sequence[int] = (1, 2, 2, 2),
+        stem_width: int = 64,
+        stem_kernel: int = 7,
+        stem_stride: int = 2,
+        stem_pool: bool = True,
+        width_steps: Sequence[int] = tuple(range(8, 17)),
+    ) -> None:
+        self.grid = ResNetSpace(widths, depths, strides, width_steps)
+        self.widths, self.depths, self.strides = (
+            self.grid.widths,
+            self.grid.depths,
+            self.grid.strides,
+        )
+        self.width_steps = self.grid.width_steps
+        self.stem_width = check_int(stem_width, "stem_width", minimum=1)
+        self.stem_kernel = check_int(stem_kernel, "stem_kernel", minimum=1)
+        if self.stem_kernel % 2 == 0:
+            raise ValueError(f"stem_kernel must be odd, got {stem_kernel}")
+        self.stem_stride = check_int(stem_stride, "stem_stride", minimum=1)
+        self.stem_pool = check_bool(stem_pool, "stem_pool")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings, with ``"name"``, for
+        [`space_from_dict()`][dassgnn.space.space_from_dict]."""
+        return {
+            "name": self.name,
+            "widths": list(self.widths),
+            "depths": list(self.depths),
+            "strides": list(self.strides),
+            "stem_width": self.stem_width,
+            "stem_kernel": self.stem_kernel,
+            "stem_stride": self.stem_stride,
+            "stem_pool": self.stem_pool,
+            "width_steps": list(self.width_steps),
+        }
+
+    # ------------------------------------------------------------ membership
+
+    @property
+    def teacher(self) -> Arch:
+        """The teacher: every layer at full depth, every block at full width."""
+        return self.grid.teacher
+
+    @property
+    def num_stages(self) -> int:
+        """Number of layers."""
+        return len(self.widths)
+
+    def why_not(self, arch: Any) -> str | None:
+        """Why ``arch`` is not a member, or `None` if it is."""
+        return self.grid.why_not(arch)
+
+    def canonical(self, arch: Arch) -> Arch:
+        """The one encoding of the network ``arch`` builds (see
+        [`ResNetSpace.canonical()`][dassgnn.space.ResNetSpace.canonical])."""
+        self.check(arch)
+        return self.grid.canonical(arch)
+
+    def sample(self, n: int, seed: int) -> list[Arch]:
+        """``n`` distinct canonical members, reproducibly from ``seed`` (see
+        [`ResNetSpace.sample()`][dassgnn.space.ResNetSpace.sample])."""
+        return self.grid.sample(n, seed)
+
+    def __len__(self) -> int:
+        """Number of distinct networks in the space."""
+        return len(self.grid)
+
+    def __iter__(self) -> Iterator[Arch]:
+        """Every canonical member (only sensible for small spaces)."""
+        return iter(self.grid)
+
+    # ------------------------------------------------------------ networks
+
+    @property
+    def stem_tied(self) -> bool:
+        """Whether the stem's width follows the first block's (the teacher's are equal)."""
+        return self.stem_width == self.widths[0]
+
+    def _teacher_downsample(self, stage: int) -> bool:
+        c_in = self.stem_width if stage == 0 else self.widths[stage - 1]
+        return self.strides[stage] != 1 or c_in != self.widths[stage]
+
+    def blocks(self, arch: Arch) -> tuple[int, tuple[tuple[BlockSpec, ...], ...]]:
+        """The stem's width and ``(in, out, stride, downsample)`` of every block of ``arch``."""
+        channels = self.grid.channels(self.check(arch))
+        stem = channels[0][0] if self.stem_tied else self.stem_width
+        prev, layers = stem, []
+        for s, stage in enumerate(channels):
+            layer = []
+            for b, c in enumerate(stage):
+                first = b == 0
+                layer.append(
+                    (
+                        prev,
+                        c,
+                        self.strides[s] if first else 1,
+                        first and self._teacher_downsample(s),
+                    )
+                )
+                prev = c
+            layers.append(tuple(layer))
+        return stem, tuple(layers)
+
+    def build(
+        self, arch: Arch, num_classes: int, in_channels: int = 3, seed: int | None = None
+    ) -> TVResNet:
+        """Builds the network of ``arch``.
+
+        Args:
+            arch (Arch): A member of the space.
+            num_classes (int): Output classes.
+            in_channels (int, optional): Image channels. (default: `3`)
+            seed (int, optional): Seeds the initial weights without touching the
+                global random state. (default: `None`, the global state)
+        """
+        num_classes = check_int(num_classes, "num_classes", minimum=1)
+        in_channels = check_int(in_channels, "in_channels", minimum=1)
+        stem, blocks = self.blocks(arch)
+        stem_args = (self.stem_kernel, self.stem_stride, self.stem_pool)
+        if seed is None:
+            return TVResNet(blocks, stem, num_classes, in_channels, *stem_args)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return TVResNet(blocks, stem, num_classes, in_channels, *stem_args)
+
+    def params(self, arch: Arch, num_classes: int, in_channels: int = 3) -> int:
+        """Trainable parameters of `build()`'s network, computed analytically."""
+        num_classes = check_int(num_classes, "num_classes", minimum=1)
+        in_channels = check_int(in_channels, "in_channels", minimum=1)
+        stem, blocks = self.blocks(arch)
+        total = in_channels * stem * self.stem_kernel**2 + 2 * stem
+        prev = stem
+        for layer in blocks:
+            for c_in, c, _, ds in layer:
+                total += c_in * c * 9 + c * c * 9 + 4 * c + (c_in * c + 2 * c if ds else 0)
+                prev = c
+        return total + prev * num_classes + num_classes
+
+    def spatial_sizes(self, image_size: int | tuple[int, int]) -> list[tuple[int, int]]:
+        """Feature-map size after the stem's convolution, after the stem (its pool) and
+        after each layer."""
+        h, w = (image_size, image_size) if isinstance(image_size, int) else image_size
+        if h < 1 or w < 1:
+            raise ValueError(f"image_size must be positive, got {image_size!r}")
+        k, s = self.stem_kernel, self.stem_stride
+        h, w = (h + 2 * (k // 2) - k) // s + 1, (w + 2 * (k // 2) - k) // s + 1
+        sizes = [(h, w)]
+        if self.stem_pool:
+            h, w = (h - 1) // 2 + 1, (w - 1) // 2 + 1
+        sizes.append((h, w))
+        for s in self.strides:
+            h, w = (h - 1) // s + 1, (w - 1) // s + 1
+            sizes.append((h, w))
+        return sizes
+
+    def flops(
+        self,
+        arch: Arch,
+        num_classes: int,
+        in_channels: int = 3,
+        image_size: int | tuple[int, int] = 32,
+    ) -> int:
+        """Multiply-accumulate operations of the convolutions and the classifier for
+        one image, computed analytically."""
+        num_classes = check_int(num_classes, "num_classes", minimum=1)
+        in_channels = check_int(in_channels, "in_channels", minimum=1)
+        stem, blocks = self.blocks(arch)
+        sizes = self.spatial_sizes(image_size)
+        total = in_channels * stem * self.stem_kernel**2 * sizes[0][0] * sizes[0][1]
+        prev = stem
+        for layer, (h, w) in zip(blocks, sizes[2:], strict=True):
+            for c_in, c, _, ds in layer:
+                total += (c_in * c + c * c) * 9 * h * w + (c_in * c * h * w if ds else 0)
+                prev = c
+        return total + prev * num_classes
+
+    def remap(
+        self, teacher: nn.Module, student: nn.Module, strategy: str | RemapStrategy = "copy_first"
+    ) -> nn.Module:
+        """Initialises ``student`` in place from ``teacher`` (both networks of this space,
+        or the teacher any module with torchvision's tensor names) and returns it; see
+        [`remap_tv_state_dict()`][dassgnn.space.torchvision.remap_tv_state_dict]."""
+        state = remap_tv_state_dict(teacher.state_dict(), student.state_dict(), strategy)
+        student.load_state_dict(state)
+        return student
+
+    def features(self, model: nn.Module, x: Tensor) -> list[Tensor]:
+        """The stem's and every layer's output of a network built by `build()`."""
+        if not isinstance(model, TVResNet):
+            raise TypeError(
+                f"model must be a TVResNet built by {self!r}, got {type(model).__name__}"
+            )
+        return model.features(x)
+
+    def student_features(self, teacher: nn.Module, archs: Sequence[Arch], x: Tensor) -> Tensor:
+        """Last-layer feature maps $(P, N, C, h, w)$ of students with ``teacher``'s weights
+        remapped ``copy_first``, from one masked pass of the teacher's layers (as
+        [`masked_student_features`][dassgnn.space.batched.masked_student_features])."""
+        return masked_tv_features(self, teacher, archs, x)
+
+    # ------------------------------------------------------------ graphs
+
+    @property
+    def graph_schema(self) -> GraphSchema:
+        """The schema of [`ResNetSpace`][dassgnn.space.ResNetSpace]'s graphs."""
+        return GraphSchema(OPS, NODE_FEATURES, EDGE_TYPES)
+
+    def to_graph(self, arch: Arch) -> Data:
+        """The architecture as a graph in the layout of
+        [`resnet_to_graph()`][dassgnn.space.resnet_to_graph] (see the class text for the
+        stem and the ``downsample`` shortcuts)."""
+        stem, blocks = self.blocks(arch)
+        g = _GraphBuilder(self.num_stages)
+        prev = g.node("input", 0, 0, 0)
+        node = g.node("stem", 0, stem, self.stem_width)
+        g.edge(prev, node)
+        prev, down = node, 1
+        for s, (layer, width) in enumerate(zip(blocks, self.widths, strict=True)):
+            for b, (c_in, c, stride, ds) in enumerate(layer):
+                down *= stride
+                pos = _Position(s, b, self.depths[s], b == len(layer) - 1)
+                conv1 = g.node("conv_bn_relu", c_in, c, width, pos, stride=stride, down=down)
+                conv2 = g.node("conv_bn", c, c, width, pos, down=down)
+                adapt = ds or stride > 1 or c != c_in
+                op = "skip_adapt" if adapt else "skip"
+                skip = g.node(op, c_in, c, width, pos, stride=stride, down=down)
+                add = g.node("add_relu", c, c, width, pos, down=down)
+                g.edge(prev, conv1)
+                g.edge(conv1, conv2)
+                g.edge(conv2, add)
+                g.edge(prev, skip, "residual")
+                g.edge(skip, add, "residual")
+                prev = add
+        c_last = blocks[-1][-1][1]
+        pool = g.node("pool", c_last, c_last, self.widths[-1], down=down)
+        head = g.node("linear", c_last, 0, self.widths[-1])
+        g.edge(prev, pool)
+        g.edge(pool, head)
+        return g.data(arch)
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__class__.__name__}(widths={self.widths}, depths={self.depths}, "
+            f"strides={self.strides}, stem_width={self.stem_width})"
+        )
+
+
+_LAYER_KEY = re.compile(r"^layer(\d+)\.(\d+)\.(.+)$")
+# Dimensions that must match exactly: the classes of the head, the image channels of the stem.
+_FIXED_DIMS = {"fc.weight": (0,), "fc.bias": (0,), "conv1.weight": (1,)}
+
+
+def remap_tv_state_dict(
+    teacher_state: Mapping[str, Tensor],
+    student_state: Mapping[str, Tensor],
+    strategy: str | RemapStrategy = "copy_first",
+) -> dict[str, Tensor]:
+    """Remaps a torchvision-layout teacher's state dict onto a student's shapes: per layer
+    the strategy picks the teacher blocks (``layer<i>.<block>``), and per tensor dimension
+    its channels (the stem, every ``downsample`` convolution and BN, and ``fc``'s inputs
+    included); see [`REMAP_STRATEGIES`][dassgnn.space.REMAP_STRATEGIES].
+
+    Args:
+        teacher_state (Mapping[str, Tensor]): The teacher's ``state_dict()``.
+        student_state (Mapping[str, Tensor]): The student's; only keys and shapes are used.
+        strategy (str or RemapStrategy, optional): A name from
+            [`REMAP_STRATEGIES`][dassgnn.space.REMAP_STRATEGIES]. (default: `"copy_first"`)
+
+    Returns:
+        dict[str, Tensor]: A state dict for the student.
+
+    Raises:
+        ValueError: If the teacher does not fit: other layers, fewer blocks or channels, a
+            missing tensor (such as a ``downsample`` the teacher lacks), other classes or
+            image channels.
+    """
+    if isinstance(strategy, str):
+        strategy = REMAP_STRATEGIES.create(strategy)
+
+    def depths(state: Mapping[str, Tensor]) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for key in state:
+            m = _LAYER_KEY.match(key)
+            if m:
+                s, b = int(m.group(1)), int(m.group(2))
+                out[s] = max(out.get(s, 0), b + 1)
+        return out
+
+    t_depths, s_depths = depths(teacher_state), depths(student_state)
+    if set(t_depths) != set(s_depths):
+        raise ValueError(
+            f"the teacher has layers {sorted(t_depths)} but the student {sorted(s_depths)}: "
+            "a teacher must come from the student's space"
+        )
+    block_map = {}
+    for s, d in s_depths.items():
+        if d > t_depths[s]:
+            raise ValueError(f"layer{s}: the student has {d} blocks but the teacher {t_depths[s]}")
+        block_map[s] = strategy.indices(t_depths[s], d)
+    out = {}
+    for key, target in student_state.items():
+        m = _LAYER_KEY.match(key)
+        t_key = key
+        if m:
+            s, b, rest = int(m.group(1)), int(m.group(2)), m.group(3)
+            t_key = f"layer{s}.{block_map[s][b]}.{rest}"
+        if t_key not in teacher_state:
+            raise ValueError(f"the teacher has no tensor {t_key!r} for the student's {key!r}")
+        value = teacher_state[t_key]
+        if value.dim() != target.dim():
+            raise ValueError(
+                f"{t_key!r} has shape {tuple(value.shape)} in the teacher but {key!r} has "
+                f"{tuple(target.shape)} in the student"
+            )
+        fixed = _FIXED_DIMS.get(key, ())
+        for dim, (n_t, n_s) in enumerate(zip(value.shape, target.shape, strict=True)):
+            if n_t == n_s:
+                continue
+            if dim in fixed or n_s > n_t:
+                raise ValueError(
+                    f"the teacher does not fit the student at {key!r}: teacher shape "
+                    f"{tuple(teacher_state[t_key].shape)}, student shape {tuple(target.shape)}"
+                )
+            index = torch.tensor(strategy.indices(n_t, n_s), device=value.device)
+            value = value.index_select(dim, index)
+        out[key] = value.clone().to(dtype=target.dtype)
+    return out
+
+
+@torch.no_grad()
+def masked_tv_features(
+    space: TorchvisionResNetSpace, teacher: nn.Module, archs: Sequence[Arch], x: Tensor
+) -> Tensor:
+    """The last-layer feature maps of many ``copy_first`` students of ``space`` in eval mode,
+    from one pass of the teacher's layers with the students in the batch dimension and a
+    channel mask after every layer (see
+    [`masked_student_features`][dassgnn.space.batched.masked_student_features]).
+
+    Args:
+        space (TorchvisionResNetSpace): The space.
+        teacher (TVResNet): The trained teacher, built by ``space``.
+        archs (Sequence[Arch]): The $P$ students.
+        x (Tensor): Inputs $(N, C_{img}, H, W)$.
+
+    Returns:
+        Tensor: $(P, N, C_{last}, h, w)$, zero beyond each student's width.
+    """
+    if not isinstance(teacher, TVResNet):
+        raise TypeError(f"teacher must be a TVResNet of {space!r}, got {type(teacher).__name__}")
+    teacher = teacher.eval()
+    specs = [space.blocks(a) for a in archs]
+    p, n, device = len(specs), x.shape[0], x.device
+
+    def mask(width: int, sizes: list[int]) -> Tensor:
+        m = torch.arange(width, device=device)[None] < torch.tensor(sizes, device=device)[:, None]
+        return m.to(x.dtype).repeat_interleave(n, dim=0)[:, :, None, None]
+
+    stem = teacher.stem(x)
+    h = stem.repeat(p, 1, 1, 1) * mask(stem.shape[1], [stem_c for stem_c, _ in specs])
+    for s, layer in enumerate(teacher.layers):
+        for b, module in enumerate(layer):
+            block = cast(TVBasicBlock, module)
+            depth = [len(blocks[s]) for _, blocks in specs]
+            width = [
+                blocks[s][min(b, d - 1)][1] for (_, blocks), d in zip(specs, depth, strict=True)
+            ]
+            m = mask(block.out_channels, width)
+            out = F.relu(block.bn1(block.conv1(h))) * m
+            out = block.bn2(block.conv2(out)) * m
+            out = F.relu(out + block.skip(h) * m) * m
+            if b > 0:
+                keep = torch.tensor([b < d for d in depth], device=device)
+                keep = keep.repeat_interleave(n)[:, None, None, None]
+                out = torch.where(keep, out, h)
+            h = out
+    return h.view(p, n, *h.shape[1:])
