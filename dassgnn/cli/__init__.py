@@ -1,4 +1,4 @@
-"""The ``dassgnn`` command line: ``collect``, ``records``, ``meta-train`` and ``bench``.
+"""The ``dassgnn`` command line: ``collect``, ``records``, ``meta-train``, ``bench`` and ``search``.
 
 Errors are one readable line on stderr with a non-zero exit status (2 for bad
 input); ``--debug`` shows the traceback instead.
@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from dassgnn.cli import collect, predict
+from dassgnn.cli import collect, predict, search
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     collect.add_parsers(sub)
     predict.add_parsers(sub)
+    search.add_parsers(sub)
     return parser
 
 
