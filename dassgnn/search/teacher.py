@@ -26,7 +26,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from dassgnn.space import ResNet, ResNetSpace, SearchSpace, TorchvisionResNetSpace
+from dassgnn.space import (
+    ChannelShortcut,
+    ResNet,
+    ResNetSpace,
+    SearchSpace,
+    TorchvisionResNetSpace,
+)
 
 __all__ = ["TeacherCheckpointError", "UnsupportedTeacherError", "load_teacher", "space_for_teacher"]
 
@@ -129,6 +135,14 @@ def _tv_layout(model: nn.Module) -> dict[str, Any]:
                     f"{where} is a Bottleneck block ({type(block).__name__}: conv1, conv2, "
                     "conv3); only BasicBlock ResNets (ResNet-18/34 layouts) are supported"
                 )
+            shortcut = parts.pop("shortcut", None)  # a TVResNet's own: identity in a teacher
+            if shortcut is not None and not (
+                isinstance(shortcut, ChannelShortcut) and shortcut.is_identity
+            ):
+                raise UnsupportedTeacherError(
+                    f"{where}.shortcut changes the channels or resolution: the network is a "
+                    "student, not a teacher"
+                )
             extra = set(parts) - {"conv1", "bn1", "conv2", "bn2", "relu", "downsample"}
             if extra or "conv1" not in parts or "conv2" not in parts:
                 raise UnsupportedTeacherError(
@@ -201,6 +215,12 @@ def _same_function(model: nn.Module, ours: nn.Module, size: int) -> None:
     was_training = model.training
     try:
         out = model.eval()(x.to(device)).float().cpu()
+    except Exception as error:
+        raise UnsupportedTeacherError(
+            f"the teacher ({type(model).__name__}) failed on a {tuple(x.shape)} input "
+            f"({type(error).__name__}: {str(error).splitlines()[0][:200]}): its forward() is "
+            "not that of a supported ResNet"
+        ) from None
     finally:
         model.train(was_training)
     expected = ours.eval()(x)
