@@ -25,7 +25,12 @@ from dassgnn.space.graph import (
 from dassgnn.space.modules import BasicBlock, ChannelShortcut, ResNet
 from dassgnn.space.remap import REMAP_STRATEGIES, list_remap_strategies, remap, remap_state_dict
 from dassgnn.space.resnet import ResNetSpace
-from dassgnn.space.torchvision import TorchvisionResNetSpace, TVBasicBlock, TVResNet
+from dassgnn.space.torchvision import (
+    TorchvisionResNetSpace,
+    TVBasicBlock,
+    TVResNet,
+    remap_tv_state_dict,
+)
 
 __all__ = [
     "EDGE_TYPES",
@@ -53,6 +58,7 @@ __all__ = [
     "register_space",
     "remap",
     "remap_state_dict",
+    "remap_tv_state_dict",
     "resnet_to_graph",
     "resnet_to_networkx",
     "space_from_dict",

@@ -402,7 +402,7 @@ class TorchvisionResNetSpace(BaseSpace):
     ) -> nn.Module:
         """Initialises ``student`` in place from ``teacher`` (both networks of this space,
         or the teacher any module with torchvision's tensor names) and returns it; see
-        [`remap_tv_state_dict()`][dassgnn.space.torchvision.remap_tv_state_dict]."""
+        [`remap_tv_state_dict()`][dassgnn.space.remap_tv_state_dict]."""
         state = remap_tv_state_dict(teacher.state_dict(), student.state_dict(), strategy)
         student.load_state_dict(state)
         return student
