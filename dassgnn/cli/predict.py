@@ -22,11 +22,12 @@ def _meta_train(args: argparse.Namespace) -> int:
         value = getattr(args, key)
         if value is not None:
             settings[key] = value
-    config = PredictorConfig.from_dict(settings)
     val: int | list[str] = args.val_tasks if args.val_tasks is not None else 6
-    method = create_ranker(args.method, config=config, val_tasks=val, progress=not args.quiet)
+    method = create_ranker(args.method, val_tasks=val, progress=not args.quiet)
     if not isinstance(method, DaSSRanker):
         raise ValueError(f"{args.method} is not a learned predictor")
+    if settings:  # on top of the method's own defaults (dass_pooled: meta=False, ...)
+        method.config = PredictorConfig.from_dict({**method.config_.to_dict(), **settings})
     path = args.records or default_store_path()
     with RecordStore(path, readonly=True) as store:
         method.fit(store)
