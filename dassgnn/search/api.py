@@ -109,6 +109,11 @@ def _size(space: SearchSpace) -> int:
     return int(size()) if callable(size) else 2**62
 
 
+def _pixels(size: Any) -> str:
+    h, w = (size, size) if isinstance(size, int) else size
+    return f"{h}x{w}"
+
+
 def _budget_text(max_params: int | None, max_flops: int | None) -> str:
     parts = [f"max_params={max_params:,}"] if max_params is not None else []
     parts += [f"max_flops={max_flops:,}"] if max_flops is not None else []
@@ -238,7 +243,7 @@ def search(
             f"no student meets the budget {_budget_text(max_params, max_flops)}: the "
             f"smallest student of the space, {smallest.id}, has "
             f"{space.params(smallest, k, c):,} parameters and "
-            f"{space.flops(smallest, k, c, size):,} FLOPs at {size} pixels (the teacher "
+            f"{space.flops(smallest, k, c, size):,} FLOPs at {_pixels(size)} pixels (the teacher "
             f"{space.params(space.teacher, k, c):,} and {space.flops(space.teacher, k, c, size):,})"
         )
     accuracy = None

@@ -382,10 +382,16 @@ def load_teacher(
     try:
         data = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as error:
-        first = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+        lines = [ln.strip() for ln in str(error).splitlines() if ln.strip()]
+        if any("Unsupported global" in ln for ln in lines):
+            first = "it holds pickled Python objects (a whole module?), not only tensors"
+        elif any(ln.startswith("Weights only load failed") for ln in lines):
+            first = "it is not a PyTorch checkpoint of tensors"
+        else:
+            first = (lines or [""])[0][:200]
         raise TeacherCheckpointError(
             f"teacher checkpoint {str(path)!r} does not load with torch.load(weights_only=True) "
-            f"({type(error).__name__}: {first}); save the weights with "
+            f"({first}); save the weights with "
             "torch.save(model.state_dict(), path)"
         ) from None
     state = _state_dict(data, str(path))
