@@ -15,9 +15,9 @@ of every width and every space compare directly (the relation maps of DisWOT,
 [Dong et al., 2023](https://arxiv.org/abs/2303.15678)). A small conv encoder
 ([`GramEncoder`][dassgnn.encoders.GramEncoder]) turns a Gram matrix into a vector.
 
-With ``copy_first`` remapping a student of a space with ``build_batched`` is the
-teacher with channels and blocks masked, so many students' maps come from one
-batched, masked pass.
+With ``copy_first`` remapping a student is the teacher with channels and blocks
+masked, so for spaces with ``student_features`` many students' maps come from one
+masked pass of the teacher's own layers.
 """
 
 from __future__ import annotations
@@ -106,8 +106,10 @@ def functional_maps(
         archs (Sequence[Arch]): The students (``space.teacher`` gives the teacher's own map).
         noise (NoiseSpec): The noise input.
         chunk (int, optional): Students a batched pass. (default: `256`)
-        batched (bool, optional): Use the space's ``build_batched`` (one masked
-            pass for many students); `None` uses it where the space has it.
+        batched (bool, optional): Compute many students at once: with the space's
+            ``student_features`` (one masked pass of the teacher's own layers, the
+            fastest on a CPU) or else its ``build_batched`` networks; `None` does
+            so where the space has either.
 
     Returns:
         Tensor: $(P, N, N)$ float32 on the CPU.
@@ -121,9 +123,15 @@ def functional_maps(
     archs = list(archs)
     if not archs:
         return torch.empty(0, noise.num, noise.num)
-    use_batched = hasattr(space, "build_batched") if batched is None else batched
+    masked = getattr(space, "student_features", None)
+    grouped = getattr(space, "build_batched", None)
+    use_batched = (masked is not None or grouped is not None) if batched is None else batched
     out = []
-    if use_batched:
+    if use_batched and masked is not None:
+        for start in range(0, len(archs), chunk):
+            feats = masked(teacher, archs[start : start + chunk], x)  # (P, N, C, h, w)
+            out.append(gram(feats.transpose(0, 1)).float().cpu())
+    elif use_batched:
         state = {n: t.detach().cpu() for n, t in teacher.state_dict().items()}
         for start in range(0, len(archs), chunk):
             part = archs[start : start + chunk]

@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from dassgnn.ranking import RankingMethod, Teacher
-from dassgnn.space import Arch, SearchSpace, TorchvisionResNetSpace
+from dassgnn.space import Arch, SearchSpace
 from dassgnn.utils.validation import check_int
 
 __all__ = ["Scorer", "measure_latency"]
@@ -66,46 +66,8 @@ def measure_latency(
     return 1000 * statistics.median(times)
 
 
-class _MaskedStudents(nn.Module):
-    """The students of a [`TorchvisionResNetSpace`] as one masked pass of the teacher, for
-    the functional maps of the predictor's inputs only (the students share the teacher's
-    weights, so this module is never trained)."""
-
-    def __init__(self, space: TorchvisionResNetSpace, teacher: nn.Module, archs: list[Arch]):
-        super().__init__()
-        self.space, self.archs, self.teacher = space, archs, teacher
-
-    def load_teacher(self, state: dict[str, Tensor]) -> _MaskedStudents:
-        return self  # the module is the teacher itself
-
-    def last_features(self, x: Tensor) -> Tensor:
-        return self.space.student_features(self.teacher, self.archs, x).transpose(0, 1)
-
-    def forward(self, x: Tensor) -> Tensor:  # pragma: no cover - never trained or called
-        raise RuntimeError("masked students serve the functional maps only")
-
-
-class _ScoringTVSpace(TorchvisionResNetSpace):
-    """The teacher's [`TorchvisionResNetSpace`] with a ``build_batched`` that gives the
-    functional maps of many students from one masked pass of the teacher (exactly the maps of
-    ``copy_first`` students, about 100 times faster on a CPU than building each student).
-    It lives here only until the encoders use ``student_features`` directly."""
-
-    def __init__(self, space: TorchvisionResNetSpace, teacher: nn.Module) -> None:
-        settings = {k: v for k, v in space.to_dict().items() if k != "name"}
-        super().__init__(**settings)
-        self._teacher = teacher
-
-    def build_batched(
-        self, archs: Sequence[Arch], num_classes: int, in_channels: int = 3
-    ) -> _MaskedStudents:
-        return _MaskedStudents(self, self._teacher, list(archs))
-
-
 def scoring_teacher(space: SearchSpace, model: nn.Module, accuracy: float | None) -> Teacher:
     """The [`Teacher`][dassgnn.ranking.Teacher] handed to the ranking method."""
-    if type(space) is TorchvisionResNetSpace:
-        return Teacher(model, _ScoringTVSpace(space, model), accuracy)
     return Teacher(model, space, accuracy)
 
 
