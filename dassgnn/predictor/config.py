@@ -45,14 +45,14 @@ class PredictorConfig:
         first_order (bool, optional): First-order Meta-SGD. (default: `False`)
         support_students (int, optional): Measured students added to the
             teacher in the support set during meta-training. (default: `0`)
-        steps (int, optional): Outer (meta) steps. (default: `600`)
+        steps (int, optional): Outer (meta) steps. (default: `400`)
         meta_batch (int, optional): Tasks a meta step. (default: `4`)
         query_size (int, optional): Students a task in a meta step. (default: `24`)
         lr (float, optional): Adam learning rate of the outer loop. (default: `1e-3`)
         weight_decay (float, optional): Adam weight decay. (default: `1e-4`)
         rank_weight (float, optional): Weight of the pairwise ranking loss beside
             the squared error. (default: `1.0`)
-        eval_every (int, optional): Meta steps between validations. (default: `50`)
+        eval_every (int, optional): Meta steps between validations. (default: `25`)
         seed (int, optional): Seeds initial weights and episode sampling. (default: `0`)
     """
 
@@ -68,13 +68,13 @@ class PredictorConfig:
     inner_steps: int = 1
     first_order: bool = False
     support_students: int = 0
-    steps: int = 600
+    steps: int = 400
     meta_batch: int = 4
     query_size: int = 24
     lr: float = 1e-3
     weight_decay: float = 1e-4
     rank_weight: float = 1.0
-    eval_every: int = 50
+    eval_every: int = 25
     seed: int = 0
 
     def __post_init__(self) -> None:

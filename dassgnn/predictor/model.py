@@ -88,9 +88,19 @@ class DaSSPredictor(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Re-initialises every trainable layer (the fixed featurizer is not trainable)."""
+        """Re-initialises every trainable layer from ``config.seed`` (the global
+        random state is left as it was; the fixed featurizer is not trainable)."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.config.seed)
+            self._reset()
+
+    def _reset(self) -> None:
         for module in (self.arch, self.dataset, self.gram):
             module.reset_parameters()  # type: ignore[operator]
+        for m in self.dataset.modules():  # PyG's set transformer leaves these as built
+            if isinstance(m, nn.MultiheadAttention):
+                m.out_proj.reset_parameters()
+                m._reset_parameters()
         if self.featurizer is not None:
             self.featurizer.reset_parameters()
         for layer in self.head:

@@ -127,3 +127,13 @@ def test_bad_task_for_the_teacher(digits16, small_space):
     _perturb_batchnorm(other, 0)
     with pytest.raises(ValueError, match="the teacher's head has 7 classes but the dataset has 5"):
         prepare_inputs(TINY, small_space, other, digits16, [small_space.teacher], 0.9)
+
+
+def test_initial_weights_come_from_the_config_seed(small_space):
+    torch.manual_seed(5)
+    a = DaSSPredictor(TINY, small_space.graph_schema).state_dict()
+    torch.manual_seed(9)
+    b = DaSSPredictor(TINY, small_space.graph_schema).state_dict()
+    c = DaSSPredictor(TINY.replace(seed=1), small_space.graph_schema).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], c[k]) for k in a)
