@@ -1,6 +1,6 @@
 """Draws docs/figures/method.png, the picture of the method on the home page.
 
-    python docs/figures/method.py
+python docs/figures/method.py
 """
 
 from pathlib import Path
@@ -8,8 +8,8 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 BOXES = {
     # name: (x, y, w, h, text, colour)
@@ -26,8 +26,15 @@ BOXES = {
     "search": (10.0, 0.9, 2.3, 0.9, "rank / evolve\nunder a budget", "#f3d5e5"),
 }
 ARROWS = [
-    ("data", "set"), ("teacher", "gram_t"), ("student", "gram_s"), ("graph", "gnn"),
-    ("set", "fuse"), ("gram_t", "fuse"), ("gram_s", "fuse"), ("gnn", "fuse"), ("fuse", "out"),
+    ("data", "set"),
+    ("teacher", "gram_t"),
+    ("student", "gram_s"),
+    ("graph", "gnn"),
+    ("set", "fuse"),
+    ("gram_t", "fuse"),
+    ("gram_s", "fuse"),
+    ("gnn", "fuse"),
+    ("fuse", "out"),
     ("out", "search"),
 ]
 
@@ -49,9 +56,12 @@ def main() -> Path:
             start, end = (xa + wa, ya + ha / 2), (xb, yb + hb / 2)
         ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=12, color="#444"))
     ax.text(
-        6.25, 5.65,
+        6.25,
+        5.65,
         "DaSS: predict a student's accuracy after distillation from this teacher on this dataset",
-        ha="center", fontsize=11, weight="bold",
+        ha="center",
+        fontsize=11,
+        weight="bold",
     )
     out = Path(__file__).with_suffix(".png")
     fig.savefig(out, dpi=110, bbox_inches="tight")
