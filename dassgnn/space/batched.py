@@ -195,6 +195,16 @@ def _copy_bn(
         getattr(bn, name).copy_(tile(state[f"{prefix}.{name}"]))
 
 
+def _folded(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[Tensor, Tensor]:
+    """The weight and bias of ``conv`` followed by ``bn`` in eval mode, as one convolution."""
+    assert bn.running_mean is not None and bn.running_var is not None
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    bias = bn.bias - bn.running_mean * scale
+    if conv.bias is not None:
+        bias = bias + conv.bias * scale
+    return conv.weight * scale[:, None, None, None], bias
+
+
 @torch.no_grad()
 def masked_student_features(
     space: ResNetSpace, teacher: nn.Module, archs: Sequence[Arch], x: Tensor
@@ -206,10 +216,12 @@ def masked_student_features(
     A ``copy_first`` student keeps the first channels of every teacher tensor,
     so with zeros in its absent input channels the teacher's convolution gives
     the student's outputs on its first channels: the students ride in the batch
-    dimension, share the teacher's weights and are cut to their widths by a
-    channel mask after every layer (and a switched-off block passes its input
-    through). One plain convolution on $P \cdot N$ images is much faster on a
-    CPU than $P$ small networks or grouped convolutions.
+    dimension, share the teacher's weights (BatchNorm folded into them) and are
+    cut to their widths by a channel mask after every layer (a switched-off
+    block passes its input through). The first stage depends only on the
+    student's first-stage choices, so it runs once for each distinct one. One
+    plain convolution on $P \cdot N$ images is much faster on a CPU than $P$
+    small networks or grouped convolutions.
 
     Args:
         space (ResNetSpace): The space.
@@ -225,27 +237,37 @@ def masked_student_features(
     if not isinstance(teacher, ResNet):
         raise TypeError(f"teacher must be a ResNet of {space!r}, got {type(teacher).__name__}")
     teacher = teacher.eval()
-    channels = [space.channels(space.check(a)) for a in archs]
-    p, n, device = len(channels), x.shape[0], x.device
+    channels = [space.channels(a) for a in archs]
+    n, device = x.shape[0], x.device
 
     def mask(width: int, sizes: list[int]) -> Tensor:
         m = torch.arange(width, device=device)[None] < torch.tensor(sizes, device=device)[:, None]
         return m.to(x.dtype).repeat_interleave(n, dim=0)[:, :, None, None]  # (P*N, width, 1, 1)
 
-    stem = F.relu(teacher.stem(x))
-    h = stem.repeat(p, 1, 1, 1) * mask(stem.shape[1], [c[0][0] for c in channels])
-    for s, stage in enumerate(teacher.stages):
-        for b, block in enumerate(cast(nn.Sequential, stage)):
+    def run_stage(h: Tensor, s: int, stage_channels: list[tuple[int, ...]]) -> Tensor:
+        depth = [len(c) for c in stage_channels]
+        for b, block in enumerate(cast(nn.Sequential, teacher.stages[s])):
             assert isinstance(block, BasicBlock)
-            depth = [len(c[s]) for c in channels]
-            width = [c[s][min(b, d - 1)] for c, d in zip(channels, depth, strict=True)]
+            width = [c[min(b, d - 1)] for c, d in zip(stage_channels, depth, strict=True)]
             m = mask(block.out_channels, width)
-            out = F.relu(block.bn1(block.conv1(h))) * m
-            out = block.bn2(block.conv2(out)) * m
-            out = F.relu(out + block.shortcut(h) * m)
+            w1, b1 = _folded(block.conv1, block.bn1)
+            w2, b2 = _folded(block.conv2, block.bn2)
+            out = F.conv2d(h, w1, b1, block.conv1.stride, 1).relu_().mul_(m)
+            out = F.conv2d(out, w2, b2, 1, 1).mul_(m)
+            out = out.addcmul_(block.shortcut(h), m).relu_()
             if b > 0:
                 keep = torch.tensor([b < d for d in depth], device=device)
-                keep = keep.repeat_interleave(n)[:, None, None, None]
-                out = torch.where(keep, out, h)
+                out = torch.where(keep.repeat_interleave(n)[:, None, None, None], out, h)
             h = out
-    return h.view(p, n, *h.shape[1:])
+        return h
+
+    firsts = list(dict.fromkeys(c[0] for c in channels))  # distinct first stages
+    which = torch.tensor([firsts.index(c[0]) for c in channels], device=device)
+    w, bias = _folded(teacher.stem_conv, teacher.stem_bn)
+    stem = F.conv2d(x, w, bias, 1, 1).relu_()
+    h = stem.repeat(len(firsts), 1, 1, 1) * mask(stem.shape[1], [c[0] for c in firsts])
+    h = run_stage(h, 0, firsts)
+    h = h.view(len(firsts), n, *h.shape[1:])[which].flatten(0, 1)
+    for s in range(1, len(teacher.stages)):
+        h = run_stage(h, s, [c[s] for c in channels])
+    return h.view(len(channels), n, *h.shape[1:])
