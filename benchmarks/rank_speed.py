@@ -76,7 +76,9 @@ def main() -> None:
     grams = functional_maps(space, model, [space.teacher, *archs], config.noise)
     t_maps = time.perf_counter() - t
     t = time.perf_counter()
-    inputs = prepare_inputs(config, space, model, data, archs, result.test_acc, grams=grams)
+    inputs = prepare_inputs(
+        config, space, model, data, archs, result.test_acc, grams=grams, one_batch=True
+    )
     t_inputs = time.perf_counter() - t - 0.0
     episode = Episode(inputs, teacher_support(inputs, space))
     t = time.perf_counter()
