@@ -160,7 +160,20 @@ def run_benchmark(
         )
     for s in skipped:
         print(f"skipped {s['task']}: {s['reason']}", flush=True)
-    methods = {m: load_method(m, store, progress) for m in config.methods}
+    methods: dict[str, RankingMethod] = {}
+    skipped_methods = []
+    for m in config.methods:
+        try:
+            methods[m] = load_method(m, store, progress)
+        except (ValueError, OSError, ImportError) as error:
+            reason = str(error).splitlines()[0]
+            skipped_methods.append({"method": m, "reason": reason})
+            print(f"skipped method {m}: {reason}", flush=True)
+    if not methods:
+        raise ValueError(
+            "no method could be loaded: "
+            + "; ".join(f"{s['method']}: {s['reason']}" for s in skipped_methods)
+        )
     rows, comparisons, picks, pool_rows, tasks_info = [], [], [], [], []
     benches: list[BenchTask] = []
     budgets: dict[str, float] = {}
@@ -207,6 +220,7 @@ def run_benchmark(
         "provenance": provenance(config, store_path),
         "tasks": tasks_info,
         "skipped_tasks": skipped,
+        "skipped_methods": skipped_methods,
         "correlation": rows,
         "comparisons": comparisons,
         "measured_picks": picks,
@@ -227,7 +241,7 @@ def _pool_search(
     budget: float,
     progress: bool,
 ) -> list[dict[str, Any]]:
-    chosen = {m: methods[m] for m in config.pool_methods}
+    chosen = {m: methods[m] for m in config.pool_methods if m in methods}
     pool, found = pool_picks(bench, chosen, budget, config.pool_size, config.seed)
     archs = [p["arch"] for p in found.values() if p["arch"] is not None]
     accs = train_picks(bench, archs, config.kd_seeds, device=config.device, progress=progress)
@@ -301,6 +315,11 @@ def markdown(results: dict[str, Any]) -> str:
         parts += [
             "## Searched students: top-1 within the budget in a sampled pool, KD-trained",
             pool_table(results["pool_search"], tasks),
+        ]
+    if results.get("skipped_methods"):
+        parts += [
+            "## Skipped methods",
+            "\n".join(f"- {s['method']}: {s['reason']}" for s in results["skipped_methods"]),
         ]
     if results["skipped_tasks"]:
         parts += [

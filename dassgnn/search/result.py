@@ -140,7 +140,7 @@ class SearchResult:
     ) -> nn.Module:
         """The student of a candidate with the teacher's weights remapped into it, ready for
         [`distill()`][dassgnn.kd.distill]'s training loop
-        ([`train()`][dassgnn.kd.train] with the teacher).
+        (`dassgnn.kd.train()` with the teacher).
 
         Args:
             index (int, Candidate or Arch, optional): Which candidate: its position in
