@@ -35,6 +35,9 @@ def scatter(bench: BenchTask, scored: dict[str, dict[str, Any]], path: Path) -> 
         s = np.asarray(entry["scores"], dtype=float)
         ok = np.isfinite(s)
         ax.scatter(s[ok], truth[ok], s=12)
+        positive = s[ok][s[ok] > 0]
+        if positive.size == ok.sum() and positive.size and positive.max() > 1e3 * positive.min():
+            ax.set_xscale("log")  # e.g. synflow spans many orders of magnitude
         ax.set_title(f"{name} ({int((~ok).sum())} non-finite)" if (~ok).any() else name, fontsize=9)
         ax.set_xlabel("score", fontsize=8)
         ax.set_ylabel("KD accuracy %", fontsize=8)
