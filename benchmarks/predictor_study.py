@@ -53,6 +53,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "mse_only": {"rank_weight": 0.0},
     "support4": {"support_students": 4},
     "first_order": {"first_order": True},
+    "ens3": {"ensemble": 3},
+    "ens3_no_meta": {"ensemble": 3, "meta": False},
 }
 
 
@@ -111,18 +113,27 @@ def main() -> None:
                     changes["steps"] = args.steps
                 config = base.replace(**changes)
                 used = train[:limit] if limit else train
-                model = DaSSPredictor(config, schema)
                 start = time.perf_counter()
-                metasgd, log = meta_train(
-                    model, [episodes[k] for k in used], [episodes[k] for k in val]
-                )
+                members = []
+                for i in range(config.ensemble):
+                    model = DaSSPredictor(config.replace(seed=seed + i), schema)
+                    metasgd, log = meta_train(
+                        model, [episodes[k] for k in used], [episodes[k] for k in val]
+                    )
+                    members.append((model, metasgd))
                 wall = time.perf_counter() - start
                 label = f"{name}" + (f"@{limit}" if limit else "")
+                adapt = config.meta and config.adapt
                 for group, ks in groups.items():
                     for k in ks:
                         ep = episodes[k]
-                        adapt = config.meta and config.adapt
-                        pred = predict_episode(model, metasgd, ep, adapt=adapt).detach().numpy()
+                        pred = np.mean(
+                            [
+                                predict_episode(m, ms, ep, adapt=adapt).detach().numpy()
+                                for m, ms in members
+                            ],
+                            axis=0,
+                        )
                         rows.append(_row(label, group, k, seed, pred, ep.inputs.targets.numpy()))
                 print(
                     f"{label:<16} seed {seed}: best val rho {log.best_val_rho:.3f} at step "

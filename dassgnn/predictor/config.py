@@ -54,6 +54,9 @@ class PredictorConfig:
             the squared error. (default: `1.0`)
         eval_every (int, optional): Meta steps between validations. (default: `25`)
         seed (int, optional): Seeds initial weights and episode sampling. (default: `0`)
+        ensemble (int, optional): Members trained with seeds ``seed, seed + 1, ...``
+            (each kept at its best validation step); predictions are their mean.
+            (default: `1`)
     """
 
     arch_encoder: str = "gine"
@@ -76,6 +79,7 @@ class PredictorConfig:
     rank_weight: float = 1.0
     eval_every: int = 25
     seed: int = 0
+    ensemble: int = 1
 
     def __post_init__(self) -> None:
         def set_(name: str, value: Any) -> None:
@@ -93,6 +97,7 @@ class PredictorConfig:
             ("meta_batch", 1),
             ("query_size", 2),
             ("eval_every", 1),
+            ("ensemble", 1),
         ):
             set_(name, check_int(getattr(self, name), name, minimum=minimum))
         set_("seed", check_seed(self.seed))

@@ -157,11 +157,32 @@ class DaSSRanker(RankingMethod):
             raise ValueError("the meta-training tasks' spaces have different graph schemas")
         self.schema_ = schemas.pop()
         episodes = load_episodes(records, train + val, config, progress=self.progress, mode=mode)
-        self.model_ = DaSSPredictor(config, self.schema_)
-        self.metasgd_, self.log_ = meta_train(
-            self.model_, episodes[: len(train)], episodes[len(train) :], progress=self.progress
-        )
+        self.members_ = []
+        self.logs_ = []
+        for i in range(config.ensemble):
+            model = DaSSPredictor(config.replace(seed=config.seed + i), self.schema_)
+            metasgd, log = meta_train(
+                model, episodes[: len(train)], episodes[len(train) :], progress=self.progress
+            )
+            self.members_.append((model, metasgd))
+            self.logs_.append(log)
         self.train_tasks_, self.val_tasks_ = train, val
+
+    @property
+    def log_(self) -> TrainLog:
+        """The training log of the first member (``logs_`` has every member's)."""
+        return self.logs_[0]
+
+    def predict_inputs(self, inputs: Any, space: Any) -> np.ndarray:
+        """Predicted accuracies for prepared [`TaskInputs`][dassgnn.predictor.TaskInputs]:
+        the mean over the ensemble's members, each adapted on the teacher."""
+        episode = Episode(inputs, teacher_support(inputs, space))
+        adapt = self.config_.meta and self.config_.adapt
+        preds = [
+            predict_episode(model, metasgd, episode, adapt=adapt).detach().double()
+            for model, metasgd in self.members_
+        ]
+        return torch.stack(preds).mean(0).numpy()
 
     # ----------------------------------------------------------------- prediction
 
@@ -185,10 +206,7 @@ class DaSSRanker(RankingMethod):
         inputs = prepare_inputs(
             self.config_, teacher.space, teacher.model, data, archs, acc, one_batch=True
         )
-        episode = Episode(inputs, teacher_support(inputs, teacher.space))
-        adapt = self.config_.meta and self.config_.adapt
-        pred = predict_episode(self.model_, self.metasgd_, episode, adapt=adapt)
-        return pred.detach().double().numpy()
+        return self.predict_inputs(inputs, teacher.space)
 
     # ------------------------------------------------------------- persistence
 
@@ -205,9 +223,14 @@ class DaSSRanker(RankingMethod):
                 "library_version": dassgnn.__version__,
                 "config": self.config_.to_dict(),
                 "schema": self.schema_.to_dict(),
-                "state_dict": self.model_.state_dict(),
-                "metasgd": self.metasgd_.state_dict() if self.metasgd_ is not None else None,
-                "log": self.log_.to_dict(),
+                "members": [
+                    {
+                        "state_dict": model.state_dict(),
+                        "metasgd": metasgd.state_dict() if metasgd is not None else None,
+                    }
+                    for model, metasgd in self.members_
+                ],
+                "logs": [log.to_dict() for log in self.logs_],
                 "train_tasks": list(self.train_tasks_),
                 "val_tasks": list(self.val_tasks_),
             },
@@ -251,15 +274,16 @@ class DaSSRanker(RankingMethod):
         config = PredictorConfig.from_dict(data["config"])
         ranker = cls(config, val_tasks=list(data["val_tasks"]), progress=progress)
         ranker.schema_ = GraphSchema(**{k: tuple(v) for k, v in data["schema"].items()})
-        ranker.model_ = DaSSPredictor(config, ranker.schema_)
-        ranker.model_.load_state_dict(data["state_dict"])
-        ranker.model_.eval()
-        ranker.metasgd_ = None
-        if data["metasgd"] is not None:
-            ranker.metasgd_ = MetaSGD(ranker.model_)
-            ranker.metasgd_.load_state_dict(data["metasgd"])
-        log = data["log"]
-        ranker.log_ = TrainLog(**log)
+        ranker.members_ = []
+        for i, member in enumerate(data["members"]):
+            model = DaSSPredictor(config.replace(seed=config.seed + i), ranker.schema_)
+            model.load_state_dict(member["state_dict"])
+            metasgd = None
+            if member["metasgd"] is not None:
+                metasgd = MetaSGD(model)
+                metasgd.load_state_dict(member["metasgd"])
+            ranker.members_.append((model.eval(), metasgd))
+        ranker.logs_ = [TrainLog(**log) for log in data["logs"]]
         ranker.train_tasks_ = list(data["train_tasks"])
         ranker.val_tasks_ = list(data["val_tasks"])
         ranker.fitted_ = True
@@ -274,7 +298,7 @@ class DaSSRanker(RankingMethod):
 
     def __repr__(self) -> str:
         cfg = self.config_
-        fitted = f", best val rho={self.log_.best_val_rho:.3f}" if hasattr(self, "log_") else ""
-        if hasattr(self, "log_") and math.isnan(self.log_.best_val_rho):
-            fitted = ""
+        fitted = ""
+        if getattr(self, "logs_", None) and not math.isnan(self.log_.best_val_rho):
+            fitted = f", best val rho={self.log_.best_val_rho:.3f}"
         return f"DaSSRanker(arch={cfg.arch_encoder!r}, meta={cfg.meta}{fitted})"
