@@ -53,6 +53,16 @@ def load_default_predictor(progress: bool = False) -> DaSSRanker:
     return DaSSRanker.load(default_checkpoint_path(), progress=progress)
 
 
+def _half(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Floating tensors in float16 (checkpoints stay small; predictions change by
+    less than the float16 rounding of the weights)."""
+    return {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+
+
+def _full(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+
+
 class CheckpointError(ValueError):
     """A file that is not a predictor checkpoint, or one this library cannot use."""
 
@@ -225,8 +235,8 @@ class DaSSRanker(RankingMethod):
                 "schema": self.schema_.to_dict(),
                 "members": [
                     {
-                        "state_dict": model.state_dict(),
-                        "metasgd": metasgd.state_dict() if metasgd is not None else None,
+                        "state_dict": _half(model.state_dict()),
+                        "metasgd": _half(metasgd.state_dict()) if metasgd is not None else None,
                     }
                     for model, metasgd in self.members_
                 ],
@@ -277,11 +287,11 @@ class DaSSRanker(RankingMethod):
         ranker.members_ = []
         for i, member in enumerate(data["members"]):
             model = DaSSPredictor(config.replace(seed=config.seed + i), ranker.schema_)
-            model.load_state_dict(member["state_dict"])
+            model.load_state_dict(_full(member["state_dict"]))
             metasgd = None
             if member["metasgd"] is not None:
                 metasgd = MetaSGD(model)
-                metasgd.load_state_dict(member["metasgd"])
+                metasgd.load_state_dict(_full(member["metasgd"]))
             ranker.members_.append((model.eval(), metasgd))
         ranker.logs_ = [TrainLog(**log) for log in data["logs"]]
         ranker.train_tasks_ = list(data["train_tasks"])

@@ -47,7 +47,9 @@ def test_save_load_round_trip(fitted, digits16, teacher, small_space, tmp_path):
     assert scores.shape == (5,) and np.isfinite(scores).all()
     path = fitted.save(tmp_path / "ckpt.pt")
     loaded = DaSSRanker.load(path)
-    assert np.allclose(loaded.score(digits16, teacher, archs), scores, atol=1e-6)
+    again = loaded.score(digits16, teacher, archs)  # weights stored in float16
+    assert np.allclose(again, scores, atol=5e-3)
+    assert (np.argsort(again) == np.argsort(scores)).mean() >= 0.6
     assert loaded.config_ == fitted.config_ and loaded.val_tasks_ == fitted.val_tasks_
     # the teacher's accuracy is measured on the task when unknown
     unknown = Teacher(teacher.model, small_space)
