@@ -1,5 +1,6 @@
 import csv
 import shutil
+from pathlib import Path
 
 import pytest
 import yaml
@@ -85,6 +86,23 @@ def test_snapshot_of_a_store_in_use(collected, tmp_path):
     assert not (tmp_path / "snap.db-wal").exists()
     with RecordStore(tmp_path / "snap.db", readonly=True) as snap:
         assert len(snap.runs(status=None)) == 4 and len(snap.teachers()) == 1
+
+
+def test_snapshot_replaces_a_store_and_its_stale_wal(collected, tmp_path):
+
+    _, db = collected
+    other = tmp_path / "other.db"
+    with RecordStore(db) as live:  # a live WAL store, copied by hand with its -wal file
+        live.runs(status=None)
+        shutil.copy(db, other)
+        for suffix in ("-wal", "-shm"):
+            if Path(f"{db}{suffix}").exists():
+                shutil.copy(f"{db}{suffix}", f"{other}{suffix}")
+    Path(f"{other}-wal").write_bytes(b"stale write-ahead log of another file" * 64)
+    assert main(["records", "snapshot", str(db), str(other)]) == 0
+    assert not Path(f"{other}-wal").exists() and not Path(f"{other}-shm").exists()
+    with RecordStore(other, readonly=True) as snap:  # not "database disk image is malformed"
+        assert len(snap.runs(status=None)) == 4
 
 
 def test_missing_stores_fail_clearly_and_create_nothing(collected, tmp_path, capsys):

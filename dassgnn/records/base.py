@@ -190,6 +190,8 @@ class StoreBase:
                 target.execute("VACUUM")
         finally:
             target.close()
+        for suffix in ("-wal", "-shm", "-journal"):  # stale files of the replaced store would be
+            dest.with_name(dest.name + suffix).unlink(missing_ok=True)  # applied to the new one
         os.replace(tmp, dest)
         return dest
 
