@@ -35,6 +35,7 @@ from dassgnn.predictor.metasgd import predict_episode
 from dassgnn.records import RecordStore, default_store_path
 from dassgnn.records.analysis import task_report
 from dassgnn.space import space_from_dict
+from dassgnn.space.graph import MAX_STAGES
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "base": {},
@@ -45,6 +46,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "no_meta": {"meta": False},
     "no_adapt": {"adapt": False},
     "no_arch": {"branches": ("cost", "dataset", "teacher", "student")},
+    "rel_stage": {"drop_node_features": tuple(f"stage={s}" for s in range(MAX_STAGES))},
+    "rel_all": {
+        "drop_node_features": (*(f"stage={s}" for s in range(MAX_STAGES)), "in_log", "out_log")
+    },
     "no_cost": {"branches": ("arch", "dataset", "teacher", "student")},
     "no_dataset": {"branches": ("arch", "cost", "teacher", "student")},
     "no_teacher": {"branches": ("arch", "cost", "dataset", "student")},

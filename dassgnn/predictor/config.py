@@ -54,6 +54,11 @@ class PredictorConfig:
             the squared error. (default: `1.0`)
         eval_every (int, optional): Meta steps between validations. (default: `25`)
         seed (int, optional): Seeds initial weights and episode sampling. (default: `0`)
+        drop_node_features (tuple[str, ...], optional): Node features of the
+            architecture graphs fed to the GNN as zeros, by name (the schema's
+            ``node_features``), e.g. the absolute stage one-hots that a space with
+            more stages than any meta-training teacher would set where training
+            never did. (default: `()`)
         ensemble (int, optional): Members trained with seeds ``seed, seed + 1, ...``
             (each kept at its best validation step); predictions are their mean.
             (default: `1`)
@@ -80,6 +85,7 @@ class PredictorConfig:
     eval_every: int = 25
     seed: int = 0
     ensemble: int = 1
+    drop_node_features: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         def set_(name: str, value: Any) -> None:
@@ -118,6 +124,11 @@ class PredictorConfig:
         if not branches:
             raise ValueError(f"branches must name at least one of {list(BRANCHES)}")
         set_("branches", tuple(b for b in BRANCHES if b in branches))
+        if isinstance(self.drop_node_features, str):
+            raise TypeError(
+                f"drop_node_features must be a list of names, got {self.drop_node_features!r}"
+            )
+        set_("drop_node_features", tuple(str(n) for n in self.drop_node_features))
 
     def uses(self, branch: str) -> bool:
         """Whether the fusion MLP sees ``branch``."""

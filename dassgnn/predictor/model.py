@@ -57,6 +57,14 @@ class DaSSPredictor(nn.Module):
         super().__init__()
         self.config = config
         self.schema = schema
+        unknown = sorted(set(config.drop_node_features) - set(schema.node_features))
+        if unknown:
+            raise ValueError(
+                f"drop_node_features {unknown} are not node features of the graph schema: "
+                f"{list(schema.node_features)}"
+            )
+        keep = [0.0 if n in config.drop_node_features else 1.0 for n in schema.node_features]
+        self.register_buffer("node_mask", torch.tensor(keep), persistent=False)
         h = config.hidden
         if config.arch_encoder == "flat":
             self.arch: nn.Module = FlatArchEncoder(h, h)
@@ -136,7 +144,11 @@ class DaSSPredictor(nn.Module):
             if cfg.arch_encoder == "flat":
                 parts.append(self.arch(inputs.flat))
             else:
-                parts.append(self.arch(inputs.graph_batch()))
+                batch = inputs.graph_batch()
+                if self.config.drop_node_features:
+                    batch = batch.clone()
+                    batch.x = batch.x * self.node_mask
+                parts.append(self.arch(batch))
         else:
             parts.append(torch.zeros(b, h))
         parts.append(inputs.cost if cfg.uses("cost") else torch.zeros(b, 2))

@@ -1,3 +1,4 @@
+import dataclasses
 import math
 
 import pytest
@@ -106,6 +107,31 @@ def test_pairwise_rank_loss():
     bad = pairwise_rank_loss(torch.tensor([0.3, 0.2, 0.1]), target)
     assert float(good) < float(bad)
     assert float(pairwise_rank_loss(torch.ones(3), torch.ones(3))) == 0.0
+
+
+def test_dropped_node_features_do_not_reach_the_gnn(episodes, small_space):
+    stages = tuple(f"stage={s}" for s in range(6))
+    config = TINY.replace(drop_node_features=stages)
+    assert PredictorConfig.from_dict(config.to_dict()) == config
+    model = DaSSPredictor(config, small_space.graph_schema).eval()
+    inputs = episodes[0].inputs
+    columns = [small_space.graph_schema.node_features.index(n) for n in stages]
+
+    def changed(column_values):
+        graphs = [g.clone() for g in inputs.graphs]
+        for g in graphs:
+            for column, value in column_values:
+                g.x[:, column] = value
+        return dataclasses.replace(inputs, graphs=graphs, batch=None)
+
+    with torch.no_grad():
+        before = model(inputs)
+        assert torch.allclose(model(changed([(c, 7.0) for c in columns])), before)
+        assert not torch.allclose(model(changed([(0, 1.0)])), before)  # kept features matter
+    with pytest.raises(ValueError, match=r"drop_node_features \['stage=9'\] are not node"):
+        DaSSPredictor(TINY.replace(drop_node_features=("stage=9",)), small_space.graph_schema)
+    with pytest.raises(TypeError, match="drop_node_features must be a list"):
+        PredictorConfig(drop_node_features="stage=0")
 
 
 def test_config_validation_and_round_trip():
