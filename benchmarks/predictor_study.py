@@ -77,6 +77,12 @@ def main() -> None:
         default=[0],
         help="meta-training tasks used (0 = all): a learning curve",
     )
+    parser.add_argument(
+        "--exclude-datasets",
+        nargs="+",
+        default=[],
+        help="leave the meta-training tasks of these datasets out of training (not of validation)",
+    )
     parser.add_argument("--test", action="store_true", help="also report the meta-test tasks")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
     args = parser.parse_args()
@@ -84,7 +90,9 @@ def main() -> None:
     store = RecordStore(args.store or default_store_path(), readonly=True)
     keys = task_keys(store, "meta-train")
     val = choose_val_tasks(store, keys, args.val_tasks)
-    train = [k for k in keys if k not in val]
+    train = [
+        k for k in keys if k not in val and store.get_task(k).dataset not in args.exclude_datasets
+    ]
     test = task_keys(store, "meta-test") if args.test else []
     base = PredictorConfig()
     t0 = time.perf_counter()

@@ -39,14 +39,18 @@ def tasks_table(tasks: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def metric_table(rows: list[dict[str, Any]], tasks: list[dict[str, Any]], metric: str) -> str:
+def metric_table(
+    rows: list[dict[str, Any]], tasks: list[dict[str, Any]], metric: str, ceiling: bool = True
+) -> str:
     """Tasks × methods of one figure (Spearman with its bootstrap interval), with
-    each task's ceiling, the mean over all tasks and over the discriminating ones."""
+    each task's ceiling (unless ``ceiling`` is false: for figures that are not
+    correlations), the mean over all tasks and over the discriminating ones."""
     methods = list(dict.fromkeys(r["method"] for r in rows))
     by = {(r["task"], r["method"]): r for r in rows}
+    head = "| task | ceiling | " if ceiling else "| task | "
     lines = [
-        "| task | ceiling | " + " | ".join(methods) + " |",
-        "|---|---|" + "---|" * len(methods),
+        head + " | ".join(methods) + " |",
+        ("|---|---|" if ceiling else "|---|") + "---|" * len(methods),
     ]
     for t in tasks:
         cells = []
@@ -61,14 +65,15 @@ def metric_table(rows: list[dict[str, Any]], tasks: list[dict[str, Any]], metric
             else:
                 cells.append(_f(r[metric]))
         mark = " *" if t["discriminating"] else ""
-        lines.append(f"| {t['name']}{mark} | {_f(t['ceiling'])} | " + " | ".join(cells) + " |")
+        first = f"| {t['name']}{mark} | " + (f"{_f(t['ceiling'])} | " if ceiling else "")
+        lines.append(first + " | ".join(cells) + " |")
     for label, keys in (
         ("mean", [t["key"] for t in tasks]),
         ("mean, discriminating *", [t["key"] for t in tasks if t["discriminating"]]),
     ):
         if keys:
             cells = [_f(_mean([by[(k, m)][metric] for k in keys if (k, m) in by])) for m in methods]
-            lines.append(f"| {label} | | " + " | ".join(cells) + " |")
+            lines.append(f"| {label} | " + ("| " if ceiling else "") + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -326,7 +326,10 @@ def markdown(results: dict[str, Any]) -> str:
             "## Skipped tasks",
             "\n".join(f"- {s['task']}: {s['reason']}" for s in results["skipped_tasks"]),
         ]
-    parts += ["## Seconds to score the measured students", metric_table(rows, tasks, "seconds")]
+    parts += [
+        "## Seconds to score the measured students",
+        metric_table(rows, tasks, "seconds", ceiling=False),
+    ]
     return "\n\n".join(parts) + "\n"
 
 
