@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 import dassgnn
-from dassgnn.predictor.config import PredictorConfig
+from dassgnn.predictor.config import BRANCHES, PredictorConfig
 from dassgnn.predictor.episodes import load_episodes, task_keys, task_labels
 from dassgnn.predictor.inputs import prepare_inputs, teacher_support
 from dassgnn.predictor.metasgd import Episode, MetaSGD, TrainLog, meta_train, predict_episode
@@ -303,7 +303,8 @@ class DaSSRanker(RankingMethod):
         """Raises [`NotFittedError`][dassgnn.ranking.NotFittedError] before ``fit``/``load``."""
         if not getattr(self, "fitted_", False):
             raise NotFittedError(
-                "this DaSSRanker is not fitted yet: call fit(records) or DaSSRanker.load(path)"
+                f"this {type(self).__name__} is not fitted yet: call fit(records) or "
+                f"{type(self).__name__}.load(path)"
             )
 
     def __repr__(self) -> str:
@@ -311,4 +312,7 @@ class DaSSRanker(RankingMethod):
         fitted = ""
         if getattr(self, "logs_", None) and not math.isnan(self.log_.best_val_rho):
             fitted = f", best val rho={self.log_.best_val_rho:.3f}"
-        return f"DaSSRanker(arch={cfg.arch_encoder!r}, meta={cfg.meta}{fitted})"
+        branches = "" if cfg.branches == BRANCHES else f", branches={list(cfg.branches)}"
+        return (
+            f"{type(self).__name__}(arch={cfg.arch_encoder!r}, meta={cfg.meta}{branches}{fitted})"
+        )
