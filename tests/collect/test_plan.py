@@ -135,7 +135,7 @@ def test_the_committed_plan_parses():
 
     plan = Plan.from_file(Path(dassgnn.__file__).parent / "assets" / "meta_dataset.toml")
     roles = [j.role for j in plan.teacher_jobs()]
-    assert roles.count("meta-test") == 5 and roles.count("meta-train") == 24
+    assert roles.count("meta-test") == 10 and roles.count("meta-train") == 24
     shapes = {
         tuple(j.space["widths"]) + tuple(j.space["depths"])
         for j in plan.teacher_jobs()
@@ -145,14 +145,16 @@ def test_the_committed_plan_parses():
     assert plan.recipe.min_steps == 200 and plan.recipe.eval_every == 0
     train = plan.select("meta-train")
     assert {j.role for j in train.teacher_jobs()} == {"meta-train"}
-    assert len(train.student_jobs()) == 24 * 30
+    # 30 students a task with KD seed 0, and seed 1 for 10 students of six of them
+    assert len(train.student_jobs()) == 24 * 30 + 6 * 10
+    assert sum(j.seed == 1 for j in train.student_jobs()) == 6 * 10
     assert set(train.student_jobs()) < set(plan.student_jobs())
     with pytest.raises(ValueError, match=r"no task group has role='validation'.*meta-test"):
         plan.select("validation")
     extra = plan.select("meta-test", seeds=[1])
     assert {j.seed for j in extra.student_jobs()} == {1}
     assert {j.mode for j in extra.student_jobs()} == {"kd"}
-    assert len(extra.student_jobs()) == 5 * 40
+    assert len(extra.student_jobs()) == 5 * 40 + 5 * 32  # the first five tasks, then the added ones
     with pytest.raises(ValueError, match=r"no run of the plan has a seed in seeds=\[7\]"):
         plan.select(seeds=[7])
 
