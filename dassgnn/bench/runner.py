@@ -31,6 +31,7 @@ from dassgnn.bench.report import (
 )
 from dassgnn.bench.search import budget_of, measured_picks, pool_picks, train_picks
 from dassgnn.bench.tasks import BenchTask, load_bench_task, missing_data
+from dassgnn.predictor.episodes import task_keys
 from dassgnn.predictor.estimator import checkpoint_path, default_checkpoint_path
 from dassgnn.ranking import RankingMethod, create_ranker, list_rankers
 
@@ -98,6 +99,12 @@ def load_method(name: str, store: Any, progress: bool = True) -> RankingMethod:
     load = getattr(type(method), "load", None)
     if path.is_file() and load is not None:
         return load(path)
+    mode = getattr(method, "label_mode", "kd")
+    if not task_keys(store, "meta-train", mode):  # say so before promising minutes of fitting
+        raise ValueError(
+            f"no checkpoint at {path}, and the records hold no meta-train task with {mode} runs "
+            "to fit it on"
+        )
     print(f"{name}: no checkpoint at {path}; fitting it on the records (minutes)", flush=True)
     return method.fit(store)
 

@@ -71,3 +71,15 @@ def test_bad_input_fails_before_any_work(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"data folder .* does not exist"):
         main(["--methods", "params", "--data", str(tmp_path / "missing"), "--out", str(tmp_path)])
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_a_learned_method_without_data_or_checkpoint_is_explained(capsys):
+    from dassgnn.bench.runner import load_method
+
+    message = "records hold no meta-train task with scratch runs"
+    with (
+        RecordStore(default_store_path(), readonly=True) as store,
+        pytest.raises(ValueError, match=message),
+    ):
+        load_method("metad2a", store, progress=False)
+    assert "fitting" not in capsys.readouterr().out
