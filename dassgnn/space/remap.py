@@ -89,14 +89,95 @@ _BLOCK_KEY = re.compile(r"^stages\.(\d+)\.(\d+)\.(.+)$")
 _FIXED_DIMS = {"fc.weight": (0,), "fc.bias": (0,), "stem.conv.weight": (1,)}
 
 
-def _depths(state: Mapping[str, Tensor]) -> dict[int, int]:
+def _depths(state: Mapping[str, Tensor], block_key: re.Pattern[str]) -> dict[int, int]:
     depths: dict[int, int] = {}
     for key in state:
-        m = _BLOCK_KEY.match(key)
+        m = block_key.match(key)
         if m:
             s, b = int(m.group(1)), int(m.group(2))
             depths[s] = max(depths.get(s, 0), b + 1)
     return depths
+
+
+def remap_blocks(
+    teacher_state: Mapping[str, Tensor],
+    student_state: Mapping[str, Tensor],
+    strategy: str | RemapStrategy,
+    *,
+    block_key: re.Pattern[str],
+    block_name: str,
+    fixed_dims: Mapping[str, tuple[int, ...]],
+    unit: str,
+) -> dict[str, Tensor]:
+    """Remaps a teacher's state dict onto a student's shapes, for any layout of
+    stages of blocks: per stage the strategy picks the teacher's blocks, per
+    tensor dimension its channels. The spaces' remappings are this with their
+    layout ([`remap_state_dict`][dassgnn.space.remap_state_dict],
+    [`remap_tv_state_dict`][dassgnn.space.remap_tv_state_dict]).
+
+    Args:
+        teacher_state (Mapping[str, Tensor]): The teacher's ``state_dict()``.
+        student_state (Mapping[str, Tensor]): The student's; only keys and shapes are used.
+        strategy (str or RemapStrategy): A name from
+            [`REMAP_STRATEGIES`][dassgnn.space.REMAP_STRATEGIES] or a strategy.
+        block_key (re.Pattern): Matches a block's tensor keys, with groups stage,
+            block and the rest of the key.
+        block_name (str): The key of a block's tensor, formatted with ``s``
+            (stage), ``b`` (block) and ``rest``.
+        fixed_dims (Mapping[str, tuple[int, ...]]): Dimensions of a key that must
+            match exactly (the head's classes, the stem's image channels).
+        unit (str): What a stage is called in error messages.
+
+    Returns:
+        dict[str, Tensor]: A state dict for the student.
+
+    Raises:
+        ValueError: If the teacher does not fit.
+    """
+    if isinstance(strategy, str):
+        strategy = REMAP_STRATEGIES.create(strategy)
+    t_depths, s_depths = _depths(teacher_state, block_key), _depths(student_state, block_key)
+    if set(t_depths) != set(s_depths):
+        raise ValueError(
+            f"the teacher has {len(t_depths)} {unit}s but the student {len(s_depths)}: "
+            "a teacher must come from the student's space"
+        )
+    block_map = {}
+    for s, d in s_depths.items():
+        if d > t_depths[s]:
+            raise ValueError(
+                f"{unit} {s}: the student has {d} blocks but the teacher only {t_depths[s]}"
+            )
+        block_map[s] = strategy.indices(t_depths[s], d)
+    out = {}
+    for key, target in student_state.items():
+        m = block_key.match(key)
+        t_key = key
+        if m:
+            s, b, rest = int(m.group(1)), int(m.group(2)), m.group(3)
+            t_key = block_name.format(s=s, b=block_map[s][b], rest=rest)
+        if t_key not in teacher_state:
+            raise ValueError(f"the teacher has no tensor {t_key!r} for the student's {key!r}")
+        source = teacher_state[t_key]
+        if source.dim() != target.dim():
+            raise ValueError(
+                f"{t_key!r} has shape {tuple(source.shape)} in the teacher but {key!r} has "
+                f"{tuple(target.shape)} in the student"
+            )
+        fixed = fixed_dims.get(key, ())
+        value = source
+        for dim, (n_t, n_s) in enumerate(zip(source.shape, target.shape, strict=True)):
+            if n_t == n_s:
+                continue
+            if dim in fixed or n_s > n_t:
+                raise ValueError(
+                    f"the teacher does not fit the student at {key!r}: teacher shape "
+                    f"{tuple(source.shape)}, student shape {tuple(target.shape)}"
+                )
+            index = torch.tensor(strategy.indices(n_t, n_s), device=source.device)
+            value = value.index_select(dim, index)
+        out[key] = value.clone().to(dtype=target.dtype)
+    return out
 
 
 def remap_state_dict(
@@ -121,50 +202,15 @@ def remap_state_dict(
         ValueError: If the teacher does not fit: other stages, fewer blocks or
             channels than the student, other classes or image channels.
     """
-    if isinstance(strategy, str):
-        strategy = REMAP_STRATEGIES.create(strategy)
-    t_depths, s_depths = _depths(teacher_state), _depths(student_state)
-    if set(t_depths) != set(s_depths):
-        raise ValueError(
-            f"the teacher has {len(t_depths)} stages but the student {len(s_depths)}: "
-            "a teacher must come from the student's space"
-        )
-    block_map = {}
-    for s, d in s_depths.items():
-        if d > t_depths[s]:
-            raise ValueError(
-                f"stage {s}: the student has {d} blocks but the teacher only {t_depths[s]}"
-            )
-        block_map[s] = strategy.indices(t_depths[s], d)
-    out = {}
-    for key, target in student_state.items():
-        m = _BLOCK_KEY.match(key)
-        t_key = key
-        if m:
-            s, b, rest = int(m.group(1)), int(m.group(2)), m.group(3)
-            t_key = f"stages.{s}.{block_map[s][b]}.{rest}"
-        if t_key not in teacher_state:
-            raise ValueError(f"the teacher has no tensor {t_key!r} for the student's {key!r}")
-        source = teacher_state[t_key]
-        if source.dim() != target.dim():
-            raise ValueError(
-                f"{t_key!r} has shape {tuple(source.shape)} in the teacher but {key!r} has "
-                f"{tuple(target.shape)} in the student"
-            )
-        fixed = _FIXED_DIMS.get(key, ())
-        value = source
-        for dim, (n_t, n_s) in enumerate(zip(source.shape, target.shape, strict=True)):
-            if n_t == n_s:
-                continue
-            if dim in fixed or n_s > n_t:
-                raise ValueError(
-                    f"the teacher does not fit the student at {key!r}: teacher shape "
-                    f"{tuple(source.shape)}, student shape {tuple(target.shape)}"
-                )
-            index = torch.tensor(strategy.indices(n_t, n_s), device=source.device)
-            value = value.index_select(dim, index)
-        out[key] = value.clone().to(dtype=target.dtype)
-    return out
+    return remap_blocks(
+        teacher_state,
+        student_state,
+        strategy,
+        block_key=_BLOCK_KEY,
+        block_name="stages.{s}.{b}.{rest}",
+        fixed_dims=_FIXED_DIMS,
+        unit="stage",
+    )
 
 
 def remap(

@@ -23,7 +23,7 @@ from dassgnn.space.arch import Arch
 from dassgnn.space.base import BaseSpace, GraphSchema, register_space
 from dassgnn.space.graph import EDGE_TYPES, NODE_FEATURES, OPS, _GraphBuilder, _Position
 from dassgnn.space.modules import ChannelShortcut
-from dassgnn.space.remap import REMAP_STRATEGIES, RemapStrategy
+from dassgnn.space.remap import RemapStrategy, remap_blocks
 from dassgnn.space.resnet import ResNetSpace
 from dassgnn.utils.validation import check_bool, check_int
 
@@ -497,57 +497,15 @@ def remap_tv_state_dict(
             missing tensor (such as a ``downsample`` the teacher lacks), other classes or
             image channels.
     """
-    if isinstance(strategy, str):
-        strategy = REMAP_STRATEGIES.create(strategy)
-
-    def depths(state: Mapping[str, Tensor]) -> dict[int, int]:
-        out: dict[int, int] = {}
-        for key in state:
-            m = _LAYER_KEY.match(key)
-            if m:
-                s, b = int(m.group(1)), int(m.group(2))
-                out[s] = max(out.get(s, 0), b + 1)
-        return out
-
-    t_depths, s_depths = depths(teacher_state), depths(student_state)
-    if set(t_depths) != set(s_depths):
-        raise ValueError(
-            f"the teacher has layers {sorted(t_depths)} but the student {sorted(s_depths)}: "
-            "a teacher must come from the student's space"
-        )
-    block_map = {}
-    for s, d in s_depths.items():
-        if d > t_depths[s]:
-            raise ValueError(f"layer{s}: the student has {d} blocks but the teacher {t_depths[s]}")
-        block_map[s] = strategy.indices(t_depths[s], d)
-    out = {}
-    for key, target in student_state.items():
-        m = _LAYER_KEY.match(key)
-        t_key = key
-        if m:
-            s, b, rest = int(m.group(1)), int(m.group(2)), m.group(3)
-            t_key = f"layer{s}.{block_map[s][b]}.{rest}"
-        if t_key not in teacher_state:
-            raise ValueError(f"the teacher has no tensor {t_key!r} for the student's {key!r}")
-        value = teacher_state[t_key]
-        if value.dim() != target.dim():
-            raise ValueError(
-                f"{t_key!r} has shape {tuple(value.shape)} in the teacher but {key!r} has "
-                f"{tuple(target.shape)} in the student"
-            )
-        fixed = _FIXED_DIMS.get(key, ())
-        for dim, (n_t, n_s) in enumerate(zip(value.shape, target.shape, strict=True)):
-            if n_t == n_s:
-                continue
-            if dim in fixed or n_s > n_t:
-                raise ValueError(
-                    f"the teacher does not fit the student at {key!r}: teacher shape "
-                    f"{tuple(teacher_state[t_key].shape)}, student shape {tuple(target.shape)}"
-                )
-            index = torch.tensor(strategy.indices(n_t, n_s), device=value.device)
-            value = value.index_select(dim, index)
-        out[key] = value.clone().to(dtype=target.dtype)
-    return out
+    return remap_blocks(
+        teacher_state,
+        student_state,
+        strategy,
+        block_key=_LAYER_KEY,
+        block_name="layer{s}.{b}.{rest}",
+        fixed_dims=_FIXED_DIMS,
+        unit="layer",
+    )
 
 
 @torch.no_grad()
