@@ -82,3 +82,18 @@ def digits_teacher(digits16, small_space):
     recipe = Recipe(epochs=10, lr=0.1, crop_padding=1, eval_every=0)
     model, result = train_teacher(small_space, digits16, recipe, seed=0)
     return model, result
+
+
+def write_npz(path, splits):
+    """Writes dataset splits as an ``.npz`` in the library's layout; returns ``path``."""
+    import numpy as np
+
+    np.savez(
+        path,
+        x_train=splits.train.images,
+        x_test=splits.test.images,
+        y_train=splits.train.labels,
+        y_test=splits.test.labels,
+        classes=np.array(splits.classes),
+    )
+    return path

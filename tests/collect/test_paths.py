@@ -1,7 +1,6 @@
 """Plans whose datasets are paths, collected by every executor (the workers load the data
 from the path the tasks carry; nothing is registered)."""
 
-import numpy as np
 import pytest
 import yaml
 
@@ -9,6 +8,7 @@ from dassgnn.collect import Plan, collect
 from dassgnn.data import Task, dataset_id, load_dataset
 from dassgnn.records import RecordStore
 
+from ..conftest import write_npz
 from .conftest import tiny_plan_dict
 
 
@@ -16,14 +16,7 @@ from .conftest import tiny_plan_dict
 def plan_file(tmp_path):
     digits = load_dataset("digits")
     (tmp_path / "data").mkdir()
-    np.savez(
-        tmp_path / "data" / "mine.npz",
-        x_train=digits.train.images,
-        x_test=digits.test.images,
-        y_train=digits.train.labels,
-        y_test=digits.test.labels,
-        classes=np.array(digits.classes),
-    )
+    write_npz(tmp_path / "data" / "mine.npz", digits)
     plan = tiny_plan_dict(dataset="data/mine.npz", students=2, kd_seeds=[0], scratch_seeds=[])
     path = tmp_path / "plans" / "plan.yaml"
     path.parent.mkdir()

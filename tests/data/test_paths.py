@@ -18,22 +18,12 @@ from dassgnn.data import (
 )
 from dassgnn.records import RecordStore, default_store_path
 
+from ..conftest import write_npz
+
 
 @pytest.fixture(scope="module")
 def digits():
     return load_dataset("digits")
-
-
-def write_npz(path, splits):
-    np.savez(
-        path,
-        x_train=splits.train.images,
-        x_test=splits.test.images,
-        y_train=splits.train.labels,
-        y_test=splits.test.labels,
-        classes=np.array(splits.classes),
-    )
-    return path
 
 
 def write_folder(root, dataset, per_class=10, classes=(0, 1, 2)):

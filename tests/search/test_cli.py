@@ -9,20 +9,15 @@ from dassgnn.data import load_dataset
 from dassgnn.kd import Recipe, train_teacher
 from dassgnn.space import ResNetSpace
 
+from ..conftest import write_npz
+
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     """A teacher checkpoint trained for a few epochs on digits saved as an .npz of its own."""
     tmp = tmp_path_factory.mktemp("search_cli")
     digits = load_dataset("digits")
-    np.savez(
-        tmp / "mine.npz",
-        x_train=digits.train.images,
-        x_test=digits.test.images,
-        y_train=digits.train.labels,
-        y_test=digits.test.labels,
-        classes=np.array(digits.classes),
-    )
+    write_npz(tmp / "mine.npz", digits)
     from dassgnn.data import Task
 
     data = Task(str(tmp / "mine.npz"), tuple(range(10)), image_size=16, channels=1).load()

@@ -11,6 +11,8 @@ from dassgnn.ranking import RankingMethod, Teacher
 from dassgnn.search import Candidate, pareto_front, search
 from dassgnn.space import TorchvisionResNetSpace
 
+from ..conftest import write_npz
+
 SMALL_TV = {"widths": (8, 16), "depths": (2, 2), "strides": (1, 2), "stem_width": 8}
 
 
@@ -124,14 +126,7 @@ def test_a_torchvision_teacher_on_a_data_path(tmp_path):
     from dassgnn.data import load_dataset
 
     digits = load_dataset("digits")
-    np.savez(
-        tmp_path / "d.npz",
-        x_train=digits.train.images,
-        x_test=digits.test.images,
-        y_train=digits.train.labels,
-        y_test=digits.test.labels,
-        classes=np.array(digits.classes),
-    )
+    write_npz(tmp_path / "d.npz", digits)
     from ..space.tv_reference import resnet18
 
     tv = resnet18(num_classes=10, in_channels=1, width=8)
