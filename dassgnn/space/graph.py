@@ -114,6 +114,39 @@ class _GraphBuilder:
     def edge(self, src: int, dst: int, kind: str = "flow") -> None:
         self.edges.append((src, dst, EDGE_TYPES.index(kind)))
 
+    def block(
+        self,
+        prev: int,
+        c_in: int,
+        c: int,
+        width: int,
+        pos: _Position,
+        *,
+        stride: int,
+        down: int,
+        adapt: bool,
+    ) -> int:
+        """A BasicBlock after node ``prev``: two convolutions and a (``skip_adapt``
+        when ``adapt``) shortcut into an addition, whose node it returns."""
+        conv1 = self.node("conv_bn_relu", c_in, c, width, pos, stride=stride, down=down)
+        conv2 = self.node("conv_bn", c, c, width, pos, down=down)
+        op = "skip_adapt" if adapt else "skip"
+        skip = self.node(op, c_in, c, width, pos, stride=stride, down=down)
+        add = self.node("add_relu", c, c, width, pos, down=down)
+        self.edge(prev, conv1)
+        self.edge(conv1, conv2)
+        self.edge(conv2, add)
+        self.edge(prev, skip, "residual")
+        self.edge(skip, add, "residual")
+        return add
+
+    def head(self, prev: int, c: int, width: int, down: int) -> None:
+        """Global pooling and the classifier after node ``prev``."""
+        pool = self.node("pool", c, c, width, down=down)
+        head = self.node("linear", c, 0, width)
+        self.edge(prev, pool)
+        self.edge(pool, head)
+
     def data(self, arch: Arch) -> Data:
         edge_index = torch.tensor([[s for s, _, _ in self.edges], [d for _, d, _ in self.edges]])
         kinds = torch.tensor([k for _, _, k in self.edges])
@@ -140,23 +173,10 @@ def _build(space: ResNetSpace, arch: Arch) -> _GraphBuilder:
             stride = space.strides[s] if b == 0 else 1
             down *= stride
             pos = _Position(s, b, space.depths[s], b == len(stage) - 1)
-            conv1 = g.node("conv_bn_relu", c_prev, c, width, pos, stride=stride, down=down)
-            conv2 = g.node("conv_bn", c, c, width, pos, down=down)
             adapt = stride > 1 or c != c_prev
-            skip = g.node(
-                "skip_adapt" if adapt else "skip", c_prev, c, width, pos, stride=stride, down=down
-            )
-            add = g.node("add_relu", c, c, width, pos, down=down)
-            g.edge(prev, conv1)
-            g.edge(conv1, conv2)
-            g.edge(conv2, add)
-            g.edge(prev, skip, "residual")
-            g.edge(skip, add, "residual")
-            prev, c_prev = add, c
-    pool = g.node("pool", c_prev, c_prev, space.widths[-1], down=down)
-    head = g.node("linear", c_prev, 0, space.widths[-1])
-    g.edge(prev, pool)
-    g.edge(pool, head)
+            prev = g.block(prev, c_prev, c, width, pos, stride=stride, down=down, adapt=adapt)
+            c_prev = c
+    g.head(prev, c_prev, space.widths[-1], down)
     return g
 
 

@@ -442,23 +442,9 @@ class TorchvisionResNetSpace(BaseSpace):
             for b, (c_in, c, stride, ds) in enumerate(layer):
                 down *= stride
                 pos = _Position(s, b, self.depths[s], b == len(layer) - 1)
-                conv1 = g.node("conv_bn_relu", c_in, c, width, pos, stride=stride, down=down)
-                conv2 = g.node("conv_bn", c, c, width, pos, down=down)
                 adapt = ds or stride > 1 or c != c_in
-                op = "skip_adapt" if adapt else "skip"
-                skip = g.node(op, c_in, c, width, pos, stride=stride, down=down)
-                add = g.node("add_relu", c, c, width, pos, down=down)
-                g.edge(prev, conv1)
-                g.edge(conv1, conv2)
-                g.edge(conv2, add)
-                g.edge(prev, skip, "residual")
-                g.edge(skip, add, "residual")
-                prev = add
-        c_last = blocks[-1][-1][1]
-        pool = g.node("pool", c_last, c_last, self.widths[-1], down=down)
-        head = g.node("linear", c_last, 0, self.widths[-1])
-        g.edge(prev, pool)
-        g.edge(pool, head)
+                prev = g.block(prev, c_in, c, width, pos, stride=stride, down=down, adapt=adapt)
+        g.head(prev, blocks[-1][-1][1], self.widths[-1], down)
         return g.data(arch)
 
     def __repr__(self) -> str:
