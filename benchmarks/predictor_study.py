@@ -1,13 +1,18 @@
-"""Model selection and ablations of the DaSS predictor, on meta-validation tasks.
+"""Model selection and ablations of the DaSS predictor, zero-shot and few-shot, on
+meta-validation tasks.
 
-Trains predictor variants on the meta-training tasks of a record store (the
-committed one by default), holds out meta-validation tasks, and prints the
-Spearman rho of every variant per validation task beside the parameter-count
-and FLOPs baselines. Choices are made on these numbers only; ``--test`` adds
-the meta-test tasks (for the final report, not for choosing).
+Trains predictor variants on the meta-training tasks of a record store (the committed one
+by default), holds out meta-validation tasks, and prints the Spearman rho of every variant
+at each k (measured students in the support set, drawn with the same seeds for every
+method; the support students carry KD seed 0's accuracy, rho is measured on the others
+against the seed-mean label) beside parameter count, FLOPs, ``ridge`` (fitted on the k
+students only) and ``meta_ridge`` (a ridge on the same features fitted on all meta-training
+tasks, plus a ridge on its residual fitted on the k students). Choices are made on the
+validation numbers only; ``--test`` adds the meta-test tasks (for the final report, not for
+choosing).
 
-    python benchmarks/predictor_study.py --variants base flat gatv2 topo --steps 300
-    python benchmarks/predictor_study.py --variants base --seeds 0 1 2 --test
+    python benchmarks/predictor_study.py --variants base no_prior --seeds 0 1
+    python benchmarks/predictor_study.py --variants base --shots 0 5 10 20 --test
 
 A variant is a name from VARIANTS below (changes to PredictorConfig).
 """
@@ -21,46 +26,90 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from sklearn.linear_model import Ridge
 
-from dassgnn.metrics import kendall, regret_at_1, spearman
+from dassgnn.data import META_TEST_ONLY
+from dassgnn.metrics import spearman, support_draws
 from dassgnn.predictor import (
     DaSSPredictor,
+    Episode,
     PredictorConfig,
     choose_val_tasks,
+    evaluate,
     load_episodes,
     meta_train,
     task_keys,
 )
-from dassgnn.predictor.metasgd import predict_episode
-from dassgnn.records import RecordStore, default_store_path
-from dassgnn.records.analysis import task_report
+from dassgnn.records import RecordStore, default_store_path, is_discriminating, task_report
 from dassgnn.space import space_from_dict
-from dassgnn.space.graph import MAX_STAGES
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "base": {},
-    "flat": {"arch_encoder": "flat"},
-    "gatv2": {"arch_encoder": "gatv2"},
-    "topo": {"arch_encoder": "topo"},
-    "learned_feats": {"featurizer": "learned_conv"},
+    "no_prior": {"branches": ("arch", "cost", "dataset", "teacher", "student")},
+    "prior_only": {"branches": ("prior",)},
     "no_meta": {"meta": False},
-    "no_adapt": {"adapt": False},
-    "no_arch": {"branches": ("cost", "dataset", "teacher", "student")},
-    "rel_stage": {"drop_node_features": tuple(f"stage={s}" for s in range(MAX_STAGES))},
-    "rel_all": {
-        "drop_node_features": (*(f"stage={s}" for s in range(MAX_STAGES)), "in_log", "out_log")
-    },
-    "no_cost": {"branches": ("arch", "dataset", "teacher", "student")},
-    "no_dataset": {"branches": ("arch", "cost", "teacher", "student")},
-    "no_teacher": {"branches": ("arch", "cost", "dataset", "student")},
-    "no_student": {"branches": ("arch", "cost", "dataset", "teacher")},
-    "cost_only": {"branches": ("cost",)},
+    "no_arch": {"branches": ("cost", "dataset", "teacher", "student", "prior")},
+    "no_dataset": {"branches": ("arch", "cost", "teacher", "student", "prior")},
+    "no_teacher": {"branches": ("arch", "cost", "dataset", "student", "prior")},
+    "no_student": {"branches": ("arch", "cost", "dataset", "teacher", "prior")},
+    "flat": {"arch_encoder": "flat"},
+    "zero_shot_train": {"shots": (0,)},
+    "inner1": {"inner_steps": 1},
+    "inner5": {"inner_steps": 5},
+    "teacher_w0.2": {"teacher_weight": 0.2},
+    "teacher_w5": {"teacher_weight": 5.0},
     "mse_only": {"rank_weight": 0.0},
-    "support4": {"support_students": 4},
+    "rel0.5": {"min_reliability": 0.5},
     "first_order": {"first_order": True},
-    "ens3": {"ensemble": 3},
-    "ens3_no_meta": {"ensemble": 3, "meta": False},
+    "steps800": {"steps": 800},
 }
+
+
+def _ridge_scores(x_fit: np.ndarray, y: np.ndarray, x: np.ndarray, alpha: float) -> np.ndarray:
+    mean, std = x_fit.mean(0), x_fit.std(0)
+    std[std == 0] = 1.0
+    return Ridge(alpha=alpha).fit((x_fit - mean) / std, y).predict((x - mean) / std)
+
+
+def _within(x: np.ndarray) -> np.ndarray:
+    std = x.std(0)
+    std[std == 0] = 1.0
+    return (x - x.mean(0)) / std
+
+
+def baselines(
+    episodes: list[Episode], train: list[Episode], shots: list[int], draws: int
+) -> dict[str, dict[int, list[float]]]:
+    """params, flops, ridge and meta_ridge on the same draws as `evaluate`."""
+    xs = np.concatenate([_within(e.students.simple.numpy()) for e in train])
+    ys = np.concatenate([_within(e.students.targets.numpy()[:, None])[:, 0] for e in train])
+    prior = Ridge(alpha=1.0).fit(xs, ys)
+    out: dict[str, dict[int, list[float]]] = {
+        m: {k: [] for k in shots} for m in ("params", "flops", "ridge", "meta_ridge")
+    }
+    for e, ep in enumerate(episodes):
+        x = ep.students.simple.numpy().astype(float)
+        truth = ep.students.targets.numpy()
+        base = prior.predict(_within(x))
+        for k in shots:
+            rhos: dict[str, list[float]] = {m: [] for m in out}
+            for picked, rest in support_draws(len(truth), min(k, len(truth) - 3), draws, [0, e, k]):
+                accs = ep.shot_accuracies(picked).numpy()
+                rhos["params"].append(spearman(x[rest, 0], truth[rest]))
+                rhos["flops"].append(spearman(x[rest, 1], truth[rest]))
+                if len(picked) >= 2:
+                    ridge = _ridge_scores(x[picked], accs, x[rest], 1.0)
+                    resid = accs - accs.mean() - base[picked] * accs.std()
+                    fix = _ridge_scores(x[picked], resid, x[rest], 1.0)
+                    meta = base[rest] * accs.std() + fix
+                else:
+                    ridge, meta = x[rest, 0], base[rest]
+                rhos["ridge"].append(spearman(ridge, truth[rest]))
+                rhos["meta_ridge"].append(spearman(meta, truth[rest]))
+            for m in out:
+                out[m][k].append(float(np.nanmean(rhos[m])))
+    return out
 
 
 def main() -> None:
@@ -69,13 +118,23 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=["base"], choices=sorted(VARIANTS))
     parser.add_argument("--steps", type=int, default=None, help="override config.steps")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--val-tasks", type=int, default=6)
+    parser.add_argument("--shots", type=int, nargs="+", default=[0, 5, 10, 20])
+    parser.add_argument("--draws", type=int, default=20)
+    parser.add_argument("--val-tasks", type=int, default=8)
     parser.add_argument(
         "--train-limit",
         type=int,
         nargs="+",
         default=[0],
         help="meta-training tasks used (0 = all): a learning curve",
+    )
+    parser.add_argument(
+        "--train-datasets",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="meta-train on the tasks of the first N datasets only (0 = all): a learning "
+        "curve over datasets",
     )
     parser.add_argument(
         "--exclude-datasets",
@@ -86,6 +145,7 @@ def main() -> None:
     parser.add_argument("--test", action="store_true", help="also report the meta-test tasks")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
     args = parser.parse_args()
+    torch.set_num_threads(max(1, torch.get_num_threads()))
 
     store = RecordStore(args.store or default_store_path(), readonly=True)
     keys = task_keys(store, "meta-train")
@@ -96,118 +156,108 @@ def main() -> None:
     test = task_keys(store, "meta-test") if args.test else []
     base = PredictorConfig()
     t0 = time.perf_counter()
-    episodes = {
-        k: e
-        for k, e in zip(
-            train + val + test, load_episodes(store, train + val + test, base), strict=True
-        )
-    }
-    print(
-        f"loaded {len(episodes)} episodes in {time.perf_counter() - t0:.0f} s; "
-        f"val: {', '.join(val)}"
-    )
-    schema = space_from_dict(
-        store.get_teacher(store.runs(keys[0], mode="kd")[0].teacher_id).space
-    ).graph_schema
-    groups = {"val": val, "test": test}
+    loaded = load_episodes(store, train + val + test, base)
+    episodes = dict(zip(train + val + test, loaded, strict=True))
+    print(f"loaded {len(episodes)} episodes in {time.perf_counter() - t0:.0f} s")
+    print("val: " + ", ".join(f"{k} ({store.get_task(k).dataset})" for k in val))
     quality = {k: task_report(store, k) for k in val + test}
-    rows: list[dict[str, Any]] = []
-    for group, ks in groups.items():
-        for k in ks:
-            truth = episodes[k].inputs.targets.numpy()
-            for column, name in ((0, "params"), (1, "flops")):
-                score = episodes[k].inputs.cost[:, column].numpy()
-                rows.append(_row(name, group, k, 0, score, truth))
+    disc = [k for k in test if is_discriminating(quality[k])]
+    unseen = [k for k in test if store.get_task(k).dataset in META_TEST_ONLY]
+    groups = {"val": val, "test": test, "test-disc": disc, "test-unseen": unseen}
+    schema = space_from_dict(store.get_teacher(store.teachers(keys[0])[0].teacher_id).space)
+    schema = schema.graph_schema
+    order = list(dict.fromkeys(store.get_task(k).dataset for k in train))
+    results: dict[str, dict[str, dict[int, list[float]]]] = {}  # method -> group -> k -> rhos
+    for group in ("val", "test"):
+        eps = [episodes[k] for k in groups[group]]
+        if eps:
+            found = baselines(eps, [episodes[k] for k in train], args.shots, args.draws)
+            for m, by_k in found.items():
+                results.setdefault(m, {})[group] = by_k
     for name in args.variants:
         for limit in args.train_limit:
-            for seed in args.seeds:
-                changes = dict(VARIANTS[name], seed=seed)
-                if args.steps is not None:
-                    changes["steps"] = args.steps
-                config = base.replace(**changes)
+            for n_data in args.train_datasets:
                 used = train[:limit] if limit else train
-                start = time.perf_counter()
-                members = []
-                for i in range(config.ensemble):
-                    model = DaSSPredictor(config.replace(seed=seed + i), schema)
+                if n_data:
+                    used = [k for k in used if store.get_task(k).dataset in order[:n_data]]
+                label = name + (f"@{limit}" if limit else "") + (f"@{n_data}ds" if n_data else "")
+                for seed in args.seeds:
+                    changes = dict(VARIANTS[name], seed=seed)
+                    if args.steps is not None:
+                        changes["steps"] = args.steps
+                    config = base.replace(**changes)
+                    model = DaSSPredictor(config, schema)
+                    start = time.perf_counter()
                     metasgd, log = meta_train(
                         model, [episodes[k] for k in used], [episodes[k] for k in val]
                     )
-                    members.append((model, metasgd))
-                wall = time.perf_counter() - start
-                label = f"{name}" + (f"@{limit}" if limit else "")
-                adapt = config.meta and config.adapt
-                for group, ks in groups.items():
-                    for k in ks:
-                        ep = episodes[k]
-                        pred = np.mean(
-                            [
-                                predict_episode(m, ms, ep, adapt=adapt).detach().numpy()
-                                for m, ms in members
-                            ],
-                            axis=0,
+                    print(
+                        f"{label:<18} seed {seed}: {len(used)} tasks, "
+                        f"best val {log.best_val_rho:.3f}"
+                        f" at step {log.best_step}, {time.perf_counter() - start:.0f} s",
+                        flush=True,
+                    )
+                    for group in ("val", "test"):
+                        eps = [episodes[k] for k in groups[group]]
+                        if not eps:
+                            continue
+                        rhos = evaluate(
+                            model,
+                            metasgd,
+                            eps,
+                            shots=args.shots,
+                            draws=args.draws,
+                            adapt=config.meta and config.adapt,
+                            seed=0,
                         )
-                        rows.append(_row(label, group, k, seed, pred, ep.inputs.targets.numpy()))
-                print(
-                    f"{label:<16} seed {seed}: best val rho {log.best_val_rho:.3f} at step "
-                    f"{log.best_step}, {wall:.0f} s"
-                )
-    for group, ks in groups.items():
-        if ks:
-            for figure in ("rho", "tau", "regret"):
-                print(_table(rows, group, ks, figure, quality))
+                        slot = results.setdefault(label, {}).setdefault(group, {})
+                        for k, values in rhos.items():
+                            slot.setdefault(k, []).append(values)
+    report(results, groups, quality, args.shots)
     if args.out:
-        args.out.write_text(json.dumps({"rows": rows, "quality": quality}, indent=1, default=str))
+        args.out.write_text(
+            json.dumps({"results": results, "groups": groups, "quality": quality}, default=str)
+        )
 
 
-def _row(variant: str, group: str, task: str, seed: int, pred: Any, truth: Any) -> dict[str, Any]:
-    return {
-        "variant": variant,
-        "group": group,
-        "task": task,
-        "seed": seed,
-        "rho": spearman(pred, truth),
-        "tau": kendall(pred, truth),
-        "regret": 100 * regret_at_1(pred, truth),
-    }
+def _per_task(values: Any) -> np.ndarray:
+    """Per-task rho, averaged over predictor seeds where there are several."""
+    arr = np.asarray(values, dtype=float)
+    return arr.mean(0) if arr.ndim == 2 else arr
 
 
-def discriminating(q: dict[str, Any]) -> bool:
-    """A task that can tell methods apart: reliable seed-mean label (>= 0.9), best
-    student below 95 %, KD spread at least three times the seed noise."""
-    spread = q["kd_max"] - q["kd_min"]
-    return bool(q["mean_rho"] >= 0.9 and q["kd_max"] < 0.95 and spread >= 3 * q["seed_diff"])
-
-
-def _table(
-    rows: list[dict[str, Any]], group: str, ks: list[str], figure: str, quality: dict[str, Any]
-) -> str:
-    unit = {"rho": "Spearman rho", "tau": "Kendall tau", "regret": "regret@1 in points"}[figure]
-    names = list(dict.fromkeys(r["variant"] for r in rows))
-    width = max(len(k) for k in ks) + 2
-    lines = [f"\n{group} tasks: {unit} (mean over predictor seeds); ceiling = sqrt(reliability)"]
-    lines.append(
-        f"{'task':<{width}}{'ceiling':>8}{'disc':>5}" + "".join(f"{n[:13]:>14}" for n in names)
-    )
-    disc = [k for k in ks if discriminating(quality[k])]
-    for k in [*ks, "mean", "mean disc"]:
-        members = ks if k == "mean" else disc if k == "mean disc" else [k]
-        if not members:
+def report(results: dict, groups: dict[str, list[str]], quality: dict, shots: list[int]) -> None:
+    """Mean rho per group and k for every method; per-task rho at each k for val and test."""
+    methods = list(results)
+    print("\nmean Spearman rho (predictor seeds averaged; baselines on the same draws)")
+    print(f"{'group':<12}{'k':>3}" + "".join(f"{m[:12]:>13}" for m in methods))
+    for group, keys in groups.items():
+        source = "val" if group == "val" else "test"
+        if not keys:
             continue
-        cells = []
-        for n in names:
-            vals = [
-                r[figure]
-                for r in rows
-                if r["variant"] == n and r["group"] == group and r["task"] in members
-            ]
-            cells.append(f"{np.nanmean(vals):>14.3f}" if vals else f"{'-':>14}")
-        if k in quality:
-            head = f"{quality[k]['ceiling']:>8.2f}{'yes' if k in disc else '':>5}"
-        else:
-            head = f"{'':>8}{len(members):>5}"
-        lines.append(f"{k:<{width}}{head}" + "".join(cells))
-    return "\n".join(lines)
+        index = [groups[source].index(k) for k in keys]
+        for k in shots:
+            cells = []
+            for m in methods:
+                by_k = results[m].get(source, {})
+                cells.append(
+                    f"{np.nanmean(_per_task(by_k[k])[index]):>13.3f}" if k in by_k else f"{'-':>13}"
+                )
+            print(f"{group:<12}{k:>3}" + "".join(cells))
+    for source in ("val", "test"):
+        keys = groups[source]
+        for k in shots:
+            if not keys:
+                continue
+            print(f"\n{source} tasks, k = {k}: rho per task (ceiling = sqrt(reliability))")
+            print(f"{'task':<34}{'ceiling':>8}" + "".join(f"{m[:12]:>13}" for m in methods))
+            for i, key in enumerate(keys):
+                cells = []
+                for m in methods:
+                    by_k = results[m].get(source, {})
+                    cells.append(f"{_per_task(by_k[k])[i]:>13.3f}" if k in by_k else f"{'-':>13}")
+                flag = "*" if is_discriminating(quality[key]) else " "
+                print(f"{key[-33:]:<33}{flag}{quality[key]['ceiling']:>8.2f}" + "".join(cells))
 
 
 if __name__ == "__main__":

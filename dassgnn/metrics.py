@@ -55,6 +55,7 @@ __all__ = [
     "regret_at_1",
     "reliability",
     "spearman",
+    "support_draws",
 ]
 
 _NAN_POLICIES = ("propagate", "omit")
@@ -341,3 +342,34 @@ def paired_bootstrap(
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(finite, [tail, 100 - tail])
     return float(diff), float(low), float(high)
+
+
+def support_draws(
+    n: int, k: int, draws: int, seed: int | Sequence[int]
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The few-shot protocol's splits of a task's $n$ measured students: ``draws`` random
+    support sets of $k$ students and the rest, on which a method is scored; one split with
+    an empty support set for $k = 0$. The same ``seed`` gives the same draws, so every
+    method is scored on the same ones.
+
+    Args:
+        n (int): Students of the task.
+        k (int): Support students, at most ``n - 3`` (three are left to rank, the fewest
+            a rank correlation needs).
+        draws (int): Support sets drawn.
+        seed (int or Sequence[int]): Seeds the draws (e.g. ``[seed, task index, k]``).
+
+    Returns:
+        list[tuple[np.ndarray, np.ndarray]]: ``(support indices, rest indices)`` per draw.
+    """
+    n = check_int(n, "n", minimum=3)
+    k = check_int(k, "k", minimum=0, maximum=n - 3)
+    draws = check_int(draws, "draws", minimum=1)
+    if k == 0:
+        return [(np.zeros(0, dtype=np.int64), np.arange(n))]
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(draws):
+        order = rng.permutation(n)
+        out.append((np.sort(order[:k]), np.sort(order[k:])))
+    return out

@@ -21,16 +21,26 @@ Using a method that needs fitting before [`fit()`][dassgnn.ranking.RankingMethod
     ranker = create_ranker("flops").fit(None)
     scores = ranker.score(task, teacher, archs)
 
-A new method subclasses [`RankingMethod`][dassgnn.ranking.RankingMethod], implements ``_score`` (and
-``_fit`` if it learns), and registers itself with
+**Measured students.** ``score(task, teacher, archs, measured={arch: accuracy})`` passes the
+KD accuracies of a few students that the user already trained on this task, from this
+teacher, with the recipe the method was fitted for. Few-shot methods
+([`uses_measured`][dassgnn.ranking.RankingMethod.uses_measured]: the DaSS predictor adapts on
+them, ``ridge`` fits on them) use them; the others ignore them, and say so. A measured student
+must not also be a candidate: its accuracy is known, so it is an error to ask for its score
+(drop it from ``archs``).
+
+A new method subclasses [`RankingMethod`][dassgnn.ranking.RankingMethod], implements ``_score``
+(and ``_fit`` if it learns), and registers itself with
 [`register_ranker()`][dassgnn.ranking.register_ranker];
 [`check_ranker()`][dassgnn.ranking.check_ranker] tests it as the suite tests the built-in ones.
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -52,6 +62,7 @@ __all__ = [
     "ParamsRanker",
     "RankingMethod",
     "Teacher",
+    "check_measured",
     "check_ranker",
     "create_ranker",
     "list_rankers",
@@ -123,6 +134,9 @@ class RankingMethod:
     name: ClassVar[str] = ""
     #: Whether `fit()` must be called before `score()`.
     needs_fit: ClassVar[bool] = False
+    #: Whether `score()` uses the accuracies of measured students (few-shot methods);
+    #: the others ignore them.
+    uses_measured: ClassVar[bool] = False
 
     def fit(self: R, records: RecordStore | None = None) -> R:
         """Learns from ``records`` (ignored by training-free methods).
@@ -157,7 +171,11 @@ class RankingMethod:
             )
 
     def score(
-        self, task: Task | DatasetSplits, teacher: Teacher, archs: Sequence[Arch]
+        self,
+        task: Task | DatasetSplits,
+        teacher: Teacher,
+        archs: Sequence[Arch],
+        measured: Mapping[Arch, float] | None = None,
     ) -> np.ndarray:
         """Scores candidate students of ``teacher`` on ``task``; higher is better.
 
@@ -166,6 +184,11 @@ class RankingMethod:
                 or the loaded data).
             teacher (Teacher): The trained teacher; ``archs`` are members of its space.
             archs (Sequence[Arch]): The candidates (at least one).
+            measured (Mapping[Arch, float], optional): KD accuracies in $[0, 1]$ of
+                students already trained on this task from this teacher (with the
+                recipe the method was fitted for), none of them a candidate. Used by
+                few-shot methods (`uses_measured`), ignored by the others.
+                (default: `None`)
 
         Returns:
             np.ndarray: float64 $(len(archs),)$; NaN where a candidate
@@ -173,7 +196,9 @@ class RankingMethod:
 
         Raises:
             NotFittedError: If the method needs fitting and was not fitted.
-            TypeError, ValueError: For a bad task, teacher or candidate list.
+            TypeError, ValueError: For a bad task, teacher, candidate list or
+                measured students (outside the space, an accuracy outside
+                $[0, 1]$, a measured student that is also a candidate).
         """
         self.check_is_fitted()
         if not isinstance(teacher, Teacher):
@@ -182,7 +207,8 @@ class RankingMethod:
             )
         task_shape(task)
         checked = _check_archs(teacher.space, archs)
-        scores = np.asarray(self._score(task, teacher, checked), dtype=np.float64)
+        known = check_measured(teacher.space, measured, checked)
+        scores = np.asarray(self._score(task, teacher, checked, known), dtype=np.float64)
         if scores.shape != (len(checked),):
             raise RuntimeError(
                 f"{type(self).__name__}._score returned shape {scores.shape} for "
@@ -190,7 +216,14 @@ class RankingMethod:
             )
         return scores
 
-    def _score(self, task: Task | DatasetSplits, teacher: Teacher, archs: list[Arch]) -> np.ndarray:
+    def _score(
+        self,
+        task: Task | DatasetSplits,
+        teacher: Teacher,
+        archs: list[Arch],
+        measured: dict[Arch, float],
+    ) -> np.ndarray:
+        """The scores of checked ``archs``; ``measured`` is checked too (empty when none)."""
         raise NotImplementedError
 
     def get_params(self) -> dict[str, Any]:
@@ -220,6 +253,62 @@ def _check_archs(space: SearchSpace, archs: Sequence[Arch]) -> list[Arch]:
                 f"archs[{i}] is not a member of the teacher's space {space!r}: {reason}"
             )
         out.append(arch)
+    return out
+
+
+def check_measured(
+    space: SearchSpace, measured: Mapping[Arch, float] | None, candidates: Sequence[Arch] = ()
+) -> dict[Arch, float]:
+    """Checks the measured students passed to
+    [`RankingMethod.score()`][dassgnn.ranking.RankingMethod.score].
+
+    Args:
+        space (SearchSpace): The teacher's space.
+        measured (Mapping[Arch, float] or None): Measured KD accuracies.
+        candidates (Sequence[Arch], optional): The candidates, which must not be measured.
+
+    Returns:
+        dict[Arch, float]: The measured students (empty for `None`), accuracies as floats.
+
+    Raises:
+        TypeError: If ``measured`` is not a mapping of architectures to numbers.
+        ValueError: If a student is outside the space, an accuracy is not in $[0, 1]$, or a
+            measured student is also a candidate.
+    """
+    if measured is None:
+        return {}
+    if not isinstance(measured, Mapping):
+        raise TypeError(
+            "measured must map Arch to its measured accuracy (a dict), got "
+            f"{type(measured).__name__}"
+        )
+    out: dict[Arch, float] = {}
+    for arch, acc in measured.items():
+        reason = space.why_not(arch)
+        if reason is not None:
+            raise (TypeError if not isinstance(arch, Arch) else ValueError)(
+                f"measured student {arch!r} is not a member of the teacher's space: {reason}"
+            )
+        if isinstance(acc, bool) or not isinstance(acc, (int, float, np.number)):
+            raise TypeError(
+                f"measured accuracy of {arch.id} must be a number in [0, 1], got "
+                f"{type(acc).__name__} {acc!r}"
+            )
+        value = float(acc)
+        if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+            raise ValueError(
+                f"measured accuracy of {arch.id} must be in [0, 1] (a fraction, not a "
+                f"percentage), got {value!r}"
+            )
+        out[arch] = value
+    if out and candidates:
+        known = {space.canonical(a): a for a in out}
+        for i, arch in enumerate(candidates):
+            if space.canonical(arch) in known:
+                raise ValueError(
+                    f"archs[{i}] ({arch.id}) is also a measured student: its accuracy is known, "
+                    "so drop it from the candidates"
+                )
     return out
 
 
@@ -272,25 +361,38 @@ class ParamsRanker(RankingMethod):
     """Ranks by parameter count: the bigger student is predicted better.
 
     A strong baseline on these tasks: under a fixed recipe, capacity ranks
-    students well wherever the task is not saturated.
+    students well wherever the task is not saturated. Ignores measured students.
     """
 
     def __init__(self) -> None:
         pass
 
-    def _score(self, task: Task | DatasetSplits, teacher: Teacher, archs: list[Arch]) -> np.ndarray:
+    def _score(
+        self,
+        task: Task | DatasetSplits,
+        teacher: Teacher,
+        archs: list[Arch],
+        measured: dict[Arch, float],
+    ) -> np.ndarray:
         k, c, _ = task_shape(task)
         return np.array([teacher.space.params(a, k, c) for a in archs], dtype=np.float64)
 
 
 @register_ranker("flops")
 class FlopsRanker(RankingMethod):
-    """Ranks by multiply-accumulate operations at the task's image size."""
+    """Ranks by multiply-accumulate operations at the task's image size. Ignores measured
+    students."""
 
     def __init__(self) -> None:
         pass
 
-    def _score(self, task: Task | DatasetSplits, teacher: Teacher, archs: list[Arch]) -> np.ndarray:
+    def _score(
+        self,
+        task: Task | DatasetSplits,
+        teacher: Teacher,
+        archs: list[Arch],
+        measured: dict[Arch, float],
+    ) -> np.ndarray:
         k, c, size = task_shape(task)
         return np.array([teacher.space.flops(a, k, c, size) for a in archs], dtype=np.float64)
 
@@ -309,11 +411,15 @@ def check_ranker(
 
     The constructor stored its settings only
     ([`get_params()`][dassgnn.ranking.RankingMethod.get_params]
-    round-trips); a method that needs fitting raises
+    round-trips, keys and values); a method that needs fitting raises
     [`NotFittedError`][dassgnn.ranking.NotFittedError]
-    before [`fit()`][dassgnn.ranking.RankingMethod.fit]; ``fit`` returns ``self``; ``score`` gives
-    one float a candidate, the same twice, in the candidates' order, and
-    rejects an empty list and architectures outside the space.
+    before [`fit()`][dassgnn.ranking.RankingMethod.fit]; ``fit`` returns ``self`` and leaves
+    the settings as they were; ``score`` gives one float a candidate, the same twice, in the
+    candidates' order, and rejects an empty list and architectures outside the space; with
+    three measured students it still gives one float a candidate (the same as without them
+    for a method that does not use them, the same for any order of them) and rejects an
+    accuracy outside $[0, 1]$, a measured student outside the space and one that is also a
+    candidate.
 
     Args:
         method (RankingMethod): A fresh, unfitted method.
@@ -331,7 +437,10 @@ def check_ranker(
     """
     clone = type(method)(**method.get_params())
     assert clone.get_params().keys() == method.get_params().keys(), "get_params() round trip"
-    archs = teacher.space.sample(num_archs, seed=seed)
+    assert _same(clone.get_params(), method.get_params()), "get_params() values round trip"
+    settings = copy.deepcopy(method.get_params())
+    archs = teacher.space.sample(num_archs + 3, seed=seed)
+    archs, shots = archs[:num_archs], archs[num_archs:]
     if method.needs_fit:
         try:
             method.score(task, teacher, archs)
@@ -340,6 +449,7 @@ def check_ranker(
         else:
             raise AssertionError(f"{method!r} scored before fit() without NotFittedError")
     assert method.fit(records) is method, "fit() must return self"
+    assert _same(method.get_params(), settings), "fit() changed the constructor's settings"
     scores = method.score(task, teacher, archs)
     assert isinstance(scores, np.ndarray) and scores.dtype == np.float64, "scores: float64 array"
     assert scores.shape == (num_archs,), f"scores have shape {scores.shape}"
@@ -356,4 +466,43 @@ def check_ranker(
             pass
         else:
             raise AssertionError(f"score() accepted archs={bad!r}")
+    measured = {a: 0.5 + 0.1 * i for i, a in enumerate(shots)}
+    with_shots = method.score(task, teacher, archs, measured=measured)
+    assert with_shots.shape == (num_archs,) and with_shots.dtype == np.float64, (
+        "score(measured=...) must give one float64 a candidate"
+    )
+    if not method.uses_measured:
+        assert np.array_equal(with_shots, scores, equal_nan=True), (
+            f"{type(method).__name__} does not use measured students (uses_measured=False) "
+            "but its scores changed with them"
+        )
+    shuffled = dict(reversed(list(measured.items())))
+    assert np.allclose(
+        method.score(task, teacher, archs, measured=shuffled), with_shots, equal_nan=True
+    ), "scores depend on the order of the measured students"
+    for bad_measured in (
+        {shots[0]: 1.5},
+        {Arch((1,) * 9, ((1,),) * 9): 0.5},
+        {archs[0]: 0.5},
+    ):
+        try:
+            method.score(task, teacher, archs, measured=bad_measured)
+        except ValueError:
+            pass
+        else:
+            raise AssertionError(f"score() accepted measured={bad_measured!r}")
     return scores
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two settings dicts hold equal values (arrays and tensors compared by value)."""
+    if a.keys() != b.keys():
+        return False
+    for key in a:
+        x, y = a[key], b[key]
+        if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
+            if not np.array_equal(np.asarray(x), np.asarray(y)):
+                return False
+        elif x is not y and x != y:
+            return False
+    return True

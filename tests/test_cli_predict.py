@@ -3,7 +3,7 @@ import json
 import pytest
 
 from dassgnn.cli import main
-from dassgnn.predictor import DaSSRanker
+from dassgnn.predictor import CheckpointError, DaSSRanker
 
 
 @pytest.mark.slow
@@ -15,7 +15,11 @@ def test_meta_train_writes_a_checkpoint_with_the_methods_own_defaults(tmp_path, 
     args = ["meta-train", "--method", "dass_pooled", "--out", str(out), "--config", str(config)]
     assert main([*args, "--steps", "2", "--val-tasks", "1", "--quiet"]) == 0
     assert "saved" in capsys.readouterr().out
-    loaded = DaSSRanker.load(out)
+    from dassgnn.baselines import PooledDaSS
+
+    with pytest.raises(CheckpointError, match="of the ranking method 'dass_pooled', not 'dass'"):
+        DaSSRanker.load(out)  # a checkpoint names its method
+    loaded = PooledDaSS.load(out)
     assert (
         loaded.config_.meta is False and loaded.config_.hidden == 16 and loaded.config_.steps == 2
     )

@@ -132,3 +132,22 @@ def test_paired_bootstrap_tells_a_real_difference_from_noise():
     assert low <= 0 <= high and abs(same) < 1e-6
     with pytest.raises(ValueError, match="same length"):
         paired_bootstrap(good, bad[:3], truth)
+
+
+def test_support_draws_are_disjoint_complete_and_repeatable():
+    from dassgnn.metrics import support_draws
+
+    draws = support_draws(30, 10, 20, [0, 3])
+    assert len(draws) == 20
+    for support, rest in draws:
+        assert len(support) == 10 and len(rest) == 20
+        assert sorted([*support, *rest]) == list(range(30))
+    again = support_draws(30, 10, 20, [0, 3])
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(draws, again, strict=True))
+    other = support_draws(30, 10, 20, [1, 3])
+    assert any(not np.array_equal(a[0], b[0]) for a, b in zip(draws, other, strict=True))
+    assert len({tuple(s) for s, _ in draws}) > 15  # different support sets
+    ((support, rest),) = support_draws(30, 0, 20, 0)
+    assert support.size == 0 and rest.tolist() == list(range(30))
+    with pytest.raises(ValueError, match="k must be"):
+        support_draws(5, 3, 2, 0)

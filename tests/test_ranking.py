@@ -101,7 +101,7 @@ class _Mean(RankingMethod):
     def _fit(self, records):
         self.mean_ = float(np.mean([r.test_acc for r in records.runs(mode="kd")]))
 
-    def _score(self, task, teacher, archs):
+    def _score(self, task, teacher, archs, measured):
         return np.full(len(archs), self.mean_ + self.shift)
 
 
@@ -120,3 +120,46 @@ def test_learned_methods_refuse_to_score_before_fit(digits16, teacher, small_spa
         from dassgnn.ranking import RANKERS
 
         RANKERS._entries.pop("toy_mean")
+
+
+def test_measured_students_are_checked(digits16, teacher, small_space):
+    ranker = create_ranker("params")
+    archs = small_space.sample(6, seed=0)
+    candidates, shots = archs[:4], archs[4:]
+    plain = ranker.score(digits16, teacher, candidates)
+    same = ranker.score(digits16, teacher, candidates, measured={shots[0]: 0.8, shots[1]: 0.7})
+    assert np.array_equal(plain, same)  # params ignores them
+    cases = [
+        ({shots[0]: 1.5}, ValueError, r"must be in \[0, 1\] \(a fraction, not a percentage\)"),
+        ({shots[0]: float("nan")}, ValueError, r"must be in \[0, 1\]"),
+        ({shots[0]: "0.8"}, TypeError, "must be a number in"),
+        ({shots[0]: True}, TypeError, "must be a number in"),
+        ({"2,2|16,16|16,16": 0.8}, TypeError, "is not a member"),
+        ({Arch((3, 1), ((8,) * 3, (8,))): 0.5}, ValueError, r"not a member .*depth 3 > maximum 2"),
+        ({candidates[2]: 0.5}, ValueError, r"archs\[2\] \(.*\) is also a measured student"),
+        ([(shots[0], 0.5)], TypeError, "measured must map Arch"),
+    ]
+    for measured, error, match in cases:
+        with pytest.raises(error, match=match):
+            ranker.score(digits16, teacher, candidates, measured=measured)
+
+
+def test_ridge_fits_the_measured_students_and_falls_back_to_params(digits16, teacher, small_space):
+    ridge = create_ranker("ridge")
+    assert ridge.uses_measured and repr(ridge) == "RidgeRanker(alpha=1.0)"
+    archs = small_space.sample(20, seed=3)
+    candidates, shots = archs[:12], archs[12:]
+    params = create_ranker("params").score(digits16, teacher, candidates)
+    assert np.array_equal(ridge.score(digits16, teacher, candidates), params)
+    one = ridge.score(digits16, teacher, candidates, measured={shots[0]: 0.9})
+    assert np.array_equal(one, params)
+    # accuracies that fall with depth of the last stage: ridge learns it from 8 students
+    depth = {a: a.depths[-1] for a in archs}
+    measured = {a: 0.9 - 0.1 * depth[a] for a in shots}
+    scores = ridge.score(digits16, teacher, candidates, measured=measured)
+    deeper = [s for a, s in zip(candidates, scores, strict=True) if depth[a] == 2]
+    shallower = [s for a, s in zip(candidates, scores, strict=True) if depth[a] == 1]
+    assert deeper and shallower and max(deeper) < min(shallower)
+    assert np.all((scores > 0.5) & (scores < 0.9))  # on the accuracy scale
+    with pytest.raises(ValueError, match="alpha must be"):
+        create_ranker("ridge", alpha=-1.0).score(digits16, teacher, candidates, measured=measured)

@@ -57,7 +57,8 @@ def relation_and_cam(space: Any, model: nn.Module, x: Tensor, y: Tensor) -> tupl
 
 @register_ranker("diswot")
 class DisWOT(RankingMethod):
-    """DisWOT-style relation and semantic similarity to the teacher (training-free).
+    """DisWOT-style relation and semantic similarity to the teacher (training-free;
+    measured students are ignored).
 
     Args:
         batch_size (int, optional): Images of the task the maps are computed on. (default: `64`)
@@ -70,7 +71,9 @@ class DisWOT(RankingMethod):
         self.seed = seed
         self.strategy = strategy
 
-    def _score(self, task: Any, teacher: Teacher, archs: list[Arch]) -> np.ndarray:
+    def _score(
+        self, task: Any, teacher: Teacher, archs: list[Arch], measured: dict[Arch, float]
+    ) -> np.ndarray:
         batch_size = check_int(self.batch_size, "batch_size", minimum=2)
         seed = check_seed(self.seed)
         k, c, _ = task_shape(task)

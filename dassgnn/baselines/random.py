@@ -16,7 +16,7 @@ from dassgnn.utils.validation import check_seed
 class RandomRanker(RankingMethod):
     """Scores every candidate with a uniform random number drawn from ``seed``
     and the candidate's id, so a candidate's score does not depend on which
-    other candidates are scored with it.
+    other candidates are scored with it. Ignores measured students.
 
     Args:
         seed (int, optional): The seed. (default: `0`)
@@ -25,7 +25,9 @@ class RandomRanker(RankingMethod):
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
 
-    def _score(self, task: Any, teacher: Teacher, archs: list[Arch]) -> np.ndarray:
+    def _score(
+        self, task: Any, teacher: Teacher, archs: list[Arch], measured: dict[Arch, float]
+    ) -> np.ndarray:
         seed = check_seed(self.seed)
         out = []
         for arch in archs:

@@ -137,7 +137,8 @@ PROXIES: dict[str, Callable[[nn.Module, Tensor, Tensor], float]] = {
 
 
 class ZeroCostProxy(RankingMethod):
-    """A zero-cost proxy as a ranking method (training-free; ``fit`` is a no-op).
+    """A zero-cost proxy as a ranking method (training-free; ``fit`` is a no-op; measured
+    students are ignored).
 
     Args:
         batch_size (int, optional): Images of the task a score is computed on. (default: `64`)
@@ -150,7 +151,9 @@ class ZeroCostProxy(RankingMethod):
         self.batch_size = batch_size
         self.seed = seed
 
-    def _score(self, task: Any, teacher: Teacher, archs: list[Arch]) -> np.ndarray:
+    def _score(
+        self, task: Any, teacher: Teacher, archs: list[Arch], measured: dict[Arch, float]
+    ) -> np.ndarray:
         batch_size = check_int(self.batch_size, "batch_size", minimum=2)
         seed = check_seed(self.seed)
         k, c, _ = task_shape(task)

@@ -41,6 +41,16 @@ def build_parser(prog: str = "dassgnn bench") -> argparse.ArgumentParser:
     )
     p.add_argument("--bootstrap", type=int, default=None, help="bootstrap resamples")
     p.add_argument(
+        "--shots",
+        type=int,
+        nargs="*",
+        default=None,
+        help="measured students k of the few-shot study (default: 0 5 10 20; none: no study)",
+    )
+    p.add_argument(
+        "--draws", type=int, default=None, help="support sets drawn a task and k (default: 20)"
+    )
+    p.add_argument(
         "--out",
         type=Path,
         default=None,
@@ -64,6 +74,8 @@ def main(argv: Sequence[str] | None = None, results_root: Path | None = None) ->
         "pool_methods": args.pool_methods,
         "budget": args.budget,
         "bootstrap": args.bootstrap,
+        "shots": args.shots,
+        "draws": args.draws,
     }
     if args.methods is not None and args.pool_methods is None:
         changes["pool_methods"] = [m for m in config.pool_methods if m in args.methods]
@@ -81,5 +93,6 @@ def main(argv: Sequence[str] | None = None, results_root: Path | None = None) ->
     with RecordStore(path, readonly=True) as store:
         results = run_benchmark(config, store, Path(path), out, progress=not args.quiet)
     print("\n".join(results["verdict"]))
+    print("\n".join(results.get("few_shot_verdict", [])))
     print(f"results: {out / 'results.md'} ({results['wall_seconds'] / 60:.1f} min)")
     return 0

@@ -6,12 +6,13 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from dassgnn.utils.validation import check_float, check_int, check_seed
+from dassgnn.utils.validation import check_float, check_int, check_ints, check_seed
 
 ALL_METHODS = (
     "dass",
     "dass_pooled",
     "metad2a",
+    "ridge",
     "params",
     "flops",
     "diswot",
@@ -41,8 +42,11 @@ class BenchConfig:
             and KD training of the picks (empty: every task).
         kd_seeds (tuple[int, ...]): Seeds of the KD runs of the pool picks.
         bootstrap (int): Bootstrap resamples of the intervals.
-        seed (int): Seed of the pool sampling and the bootstrap.
+        seed (int): Seed of the pool sampling, the bootstrap and the support draws.
         device (str): Where the picks train and the methods score.
+        shots (tuple[int, ...]): The numbers $k$ of measured students of the few-shot
+            study (empty: no few-shot study).
+        draws (int): Support sets drawn a task and $k > 0$ (the same for every method).
     """
 
     name: str = "default"
@@ -56,9 +60,11 @@ class BenchConfig:
     bootstrap: int = 1000
     seed: int = 0
     device: str = "cpu"
+    shots: tuple[int, ...] = (0, 5, 10, 20)
+    draws: int = 20
 
     def __post_init__(self) -> None:
-        for name in ("methods", "tasks", "pool_methods", "pool_tasks", "kd_seeds"):
+        for name in ("methods", "tasks", "pool_methods", "pool_tasks", "kd_seeds", "shots"):
             value = getattr(self, name)
             if isinstance(value, str):
                 raise TypeError(f"{name} must be a list, got the string {value!r}")
@@ -66,6 +72,8 @@ class BenchConfig:
         check_float(self.budget, "budget", minimum=0, maximum=1, min_open=True)
         check_int(self.pool_size, "pool_size", minimum=1)
         check_int(self.bootstrap, "bootstrap", minimum=1)
+        check_int(self.draws, "draws", minimum=1)
+        check_ints(self.shots, "shots", minimum=0)
         check_seed(self.seed)
         for s in self.kd_seeds:
             check_seed(s, "kd_seeds")

@@ -118,3 +118,59 @@ def picks_plot(
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
+
+
+def few_shot_plot(rows: list[dict[str, Any]], tasks: list[dict[str, Any]], path: Path) -> Path:
+    """Spearman $\\rho$ against the number $k$ of measured students, one panel a task (its
+    ceiling dashed) and one of the means, a line a method (bars: the bootstrap interval over
+    support draws)."""
+    plt = _pyplot()
+    panels = [*tasks, {"key": None, "name": "mean over all tasks", "ceiling": float("nan")}]
+    n_rows, cols = _grid(len(panels))
+    fig, axes = plt.subplots(n_rows, cols, figsize=(4.0 * cols, 3.0 * n_rows), squeeze=False)
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    shots = sorted({r["k"] for r in rows})
+    for ax, t in zip(axes.flat, panels, strict=False):
+        for m in methods:
+            mine = [r for r in rows if r["method"] == m]
+            if t["key"] is None:
+                means = [np.nanmean([r["spearman"] for r in mine if r["k"] == k]) for k in shots]
+                width = 1.5 if m in ("dass", "ridge") else 0.8
+                ax.plot(shots, means, marker="o", ms=3, lw=width, label=m)
+                continue
+            pts = sorted((r for r in mine if r["task"] == t["key"]), key=lambda r: r["k"])
+            if not pts:
+                continue
+            ks = [r["k"] for r in pts]
+            y = np.array([r["spearman"] for r in pts], dtype=float)
+            low = np.array([r["spearman_low"] for r in pts], dtype=float)
+            high = np.array([r["spearman_high"] for r in pts], dtype=float)
+            err = np.vstack([np.nan_to_num(y - low), np.nan_to_num(high - y)])
+            ax.errorbar(
+                ks,
+                y,
+                yerr=err,
+                marker="o",
+                ms=3,
+                capsize=2,
+                lw=1.5 if m in ("dass", "ridge") else 0.8,
+                label=m,
+            )
+        if math.isfinite(t["ceiling"]):
+            ax.axhline(t["ceiling"], ls="--", color="k", lw=1)
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.set_xticks(shots)
+        ax.set_ylim(-0.6, 1.05)
+        ax.set_xlabel("measured students k", fontsize=8)
+        ax.set_ylabel("Spearman ρ", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.set_title(t["name"] + (" *" if t.get("discriminating") else ""), fontsize=9)
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.axis("off")
+    handles, labels = axes.flat[len(panels) - 1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower right", fontsize=7, ncol=2)
+    fig.suptitle("Spearman ρ against k measured students (dashed: ceiling; * discriminating)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

@@ -70,6 +70,7 @@ def metric_table(
     for label, keys in (
         ("mean", [t["key"] for t in tasks]),
         ("mean, discriminating *", [t["key"] for t in tasks if t["discriminating"]]),
+        ("mean, unseen datasets", [t["key"] for t in tasks if t.get("unseen_dataset")]),
     ):
         if keys:
             cells = [_f(_mean([by[(k, m)][metric] for k in keys if (k, m) in by])) for m in methods]
@@ -171,3 +172,48 @@ def verdict(
     else:
         out.append("No task here is discriminating: the ranking figures cannot tell methods apart.")
     return out
+
+
+def few_shot_table(rows: list[dict[str, Any]]) -> str:
+    """Mean $\\rho$ per method and $k$, over all tasks, the discriminating ones and those on
+    datasets meta-training never saw."""
+    from dassgnn.bench.few_shot import few_shot_means
+
+    means = few_shot_means(rows)
+    shots = sorted({r["k"] for r in rows})
+    groups = [g for g in ("all", "discriminating", "unseen") if g in means]
+    counts = {
+        "all": len({r["task"] for r in rows}),
+        "discriminating": len({r["task"] for r in rows if r["discriminating"]}),
+        "unseen": len({r["task"] for r in rows if r["unseen_dataset"]}),
+    }
+    head = "| method | " + " | ".join(f"{g} ({counts[g]}), k={k}" for g in groups for k in shots)
+    lines = [head + " |", "|---|" + "---|" * (len(groups) * len(shots))]
+    for m in dict.fromkeys(r["method"] for r in rows):
+        cells = [_f(means[g].get(m, {}).get(k, float("nan"))) for g in groups for k in shots]
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def few_shot_task_table(rows: list[dict[str, Any]], tasks: list[dict[str, Any]], k: int) -> str:
+    """$\\rho$ per task and method at one $k$, with the interval over draws and the ceiling."""
+    chosen = [r for r in rows if r["k"] == k]
+    methods = list(dict.fromkeys(r["method"] for r in chosen))
+    by = {(r["task"], r["method"]): r for r in chosen}
+    lines = [
+        "| task | ceiling | " + " | ".join(methods) + " |",
+        "|---|---|" + "---|" * len(methods),
+    ]
+    for t in tasks:
+        cells = []
+        for m in methods:
+            r = by.get((t["key"], m))
+            cells.append(
+                ""
+                if r is None
+                else f"{_f(r['spearman'])} [{_f(r['spearman_low'])}, {_f(r['spearman_high'])}]"
+            )
+        if any(cells):
+            mark = " *" if t["discriminating"] else ""
+            lines.append(f"| {t['name']}{mark} | {_f(t['ceiling'])} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

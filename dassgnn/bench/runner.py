@@ -22,8 +22,11 @@ import dassgnn
 from dassgnn.bench import plots
 from dassgnn.bench.config import BenchConfig
 from dassgnn.bench.correlation import compare_with_size, correlation_rows, score_methods
+from dassgnn.bench.few_shot import few_shot_rows, few_shot_verdict
 from dassgnn.bench.report import (
     comparison_table,
+    few_shot_table,
+    few_shot_task_table,
     metric_table,
     picks_table,
     tasks_table,
@@ -31,6 +34,7 @@ from dassgnn.bench.report import (
 )
 from dassgnn.bench.search import budget_of, measured_picks, pool_picks, train_picks
 from dassgnn.bench.tasks import BenchTask, load_bench_task, missing_data
+from dassgnn.data import META_TEST_ONLY
 from dassgnn.predictor.episodes import task_keys
 from dassgnn.predictor.estimator import checkpoint_path, default_checkpoint_path
 from dassgnn.ranking import RankingMethod, create_ranker, list_rankers
@@ -181,7 +185,7 @@ def run_benchmark(
             "no method could be loaded: "
             + "; ".join(f"{s['method']}: {s['reason']}" for s in skipped_methods)
         )
-    rows, comparisons, picks, pool_rows, tasks_info = [], [], [], [], []
+    rows, comparisons, picks, pool_rows, tasks_info, few = [], [], [], [], [], []
     benches: list[BenchTask] = []
     budgets: dict[str, float] = {}
     (out / "plots").mkdir(exist_ok=True)
@@ -203,9 +207,19 @@ def run_benchmark(
                 "reliability": q["mean_rho"],
                 "ceiling": q["ceiling"],
                 "discriminating": bench.discriminating,
+                "unseen_dataset": bench.task.dataset in META_TEST_ONLY,
             }
         )
         scored = score_methods(bench, methods)
+        if config.shots:
+            few += few_shot_rows(
+                bench,
+                methods,
+                config.shots,
+                config.draws,
+                seed=config.seed,
+                n_resamples=config.bootstrap,
+            )
         rows += correlation_rows(bench, scored, n_resamples=config.bootstrap, seed=config.seed)
         comparison = compare_with_size(
             bench, scored, n_resamples=config.bootstrap, seed=config.seed
@@ -221,7 +235,10 @@ def run_benchmark(
             pool_rows += _pool_search(bench, methods, config, budgets[key], progress)
     tasks_info_by = {t["key"]: t for t in tasks_info}
     lines = verdict(rows, comparisons, [tasks_info_by[k] for k in keys])
+    few_lines = few_shot_verdict(few) if few else []
     plots.rho_bars(rows, tasks_info, out / "plots" / "rho.png")
+    if few:
+        plots.few_shot_plot(few, tasks_info, out / "plots" / "few_shot.png")
     plots.picks_plot(benches, picks, budgets, out / "plots" / "picks.png")
     results = {
         "provenance": provenance(config, store_path),
@@ -233,7 +250,9 @@ def run_benchmark(
         "measured_picks": picks,
         "pool_search": pool_rows,
         "budgets": budgets,
+        "few_shot": few,
         "verdict": lines,
+        "few_shot_verdict": few_lines,
         "wall_seconds": time.perf_counter() - start,
     }
     (out / "results.json").write_text(json.dumps(_jsonable(results), indent=1))
@@ -318,6 +337,19 @@ def markdown(results: dict[str, Any]) -> str:
         "## Searched students: top-1 within the budget among the measured students (KD accuracy %)",
         picks_table(results["measured_picks"], tasks, "measured"),
     ]
+    if results.get("few_shot"):
+        parts += [
+            "## Few-shot: Spearman ρ against k measured students",
+            "Each task's students are split into k support students, measured once (KD seed "
+            "0), and the rest, which every method ranks; ρ with the rest's seed-mean label, "
+            f"mean over {results['few_shot'][0]['draws'] if results['few_shot'] else 0} "
+            "draws of the support set (the same draws for every method). Methods that do not "
+            "use measured students score the same students without them.",
+            "\n".join(f"- {line}" for line in results.get("few_shot_verdict", [])),
+            few_shot_table(results["few_shot"]),
+            "### ρ per task at k = 10 [95 % bootstrap interval over draws]",
+            few_shot_task_table(results["few_shot"], tasks, 10),
+        ]
     if results["pool_search"]:
         parts += [
             "## Searched students: top-1 within the budget in a sampled pool, KD-trained",

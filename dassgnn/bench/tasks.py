@@ -11,7 +11,7 @@ import numpy as np
 
 from dassgnn.data import NPZ_DATASETS, DatasetSplits, Task, data_dir
 from dassgnn.ranking import Teacher
-from dassgnn.records.analysis import task_report
+from dassgnn.records.analysis import is_discriminating, task_report
 from dassgnn.space import Arch, space_from_dict
 
 
@@ -59,9 +59,7 @@ class BenchTask:
         """Whether the labels can tell methods apart: seed-mean reliability
         >= 0.9, best student below 95 %, KD spread at least three times the
         mean seed-to-seed difference."""
-        q = self.quality
-        spread = q["kd_max"] - q["kd_min"]
-        return bool(q["mean_rho"] >= 0.9 and q["kd_max"] < 0.95 and spread >= 3 * q["seed_diff"])
+        return is_discriminating(self.quality)
 
     def params(self, archs: list[Arch] | None = None) -> np.ndarray:
         """Parameter counts of ``archs`` (default: the measured students)."""

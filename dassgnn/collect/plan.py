@@ -137,6 +137,9 @@ class TaskGroup:
         kd_seeds (list[int], optional): Seeds of the KD runs. (default: `(0,)`)
         scratch_seeds (list[int], optional): Seeds of the runs from scratch. (default: `()`)
         teacher_seed (int, optional): Seed of the teacher. (default: `0`)
+        teacher_recipe (dict, optional): Settings of the plan's teacher recipe that this
+            group's teachers change, e.g. ``{epochs = 2, min_steps = 40}`` for a
+            deliberately weak teacher. (default: `None`, the plan's teacher recipe)
     """
 
     dataset: str
@@ -157,6 +160,7 @@ class TaskGroup:
     kd_seeds: tuple[int, ...] = (0,)
     scratch_seeds: tuple[int, ...] = ()
     teacher_seed: int = 0
+    teacher_recipe: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         for name, value in check_group_fields(self).items():
@@ -165,6 +169,10 @@ class TaskGroup:
         object.__setattr__(self, "space", space_from_dict(dict(self.space)).to_dict())
         for arch_id in self.archs:
             self.build_space().parse(arch_id)
+
+    def teacher_recipe_of(self, base: Recipe) -> Recipe:
+        """The recipe of the group's teachers: ``base`` (the plan's) with the group's changes."""
+        return base.replace(**self.teacher_recipe) if self.teacher_recipe else base
 
     def build_space(self):
         """The group's search space."""
@@ -371,15 +379,11 @@ class Plan:
 
     def teacher_jobs(self) -> list[TeacherJob]:
         """One teacher per task."""
-        jobs = []
-        for group in self.groups:
-            for task in group.tasks():
-                jobs.append(
-                    TeacherJob.make(
-                        task, group.space, self.teacher_recipe, group.teacher_seed, group.role
-                    )
-                )
-        return list(dict.fromkeys(jobs))
+        return list(dict.fromkeys(self._teacher_of(g, t) for g in self.groups for t in g.tasks()))
+
+    def _teacher_of(self, group: TaskGroup, task: Task) -> TeacherJob:
+        recipe = group.teacher_recipe_of(self.teacher_recipe)
+        return TeacherJob.make(task, group.space, recipe, group.teacher_seed, group.role)
 
     def student_jobs(self) -> list[StudentJob]:
         """Every student run, ordered so that runs sharing a teacher and seed are adjacent."""
@@ -387,9 +391,7 @@ class Plan:
         for group in self.groups:
             for index, task in enumerate(group.tasks()):
                 archs = group.students_of(index)
-                teacher = TeacherJob.make(
-                    task, group.space, self.teacher_recipe, group.teacher_seed, group.role
-                )
+                teacher = self._teacher_of(group, task)
                 for mode, seeds in (("kd", group.kd_seeds), ("scratch", group.scratch_seeds)):
                     for seed in seeds:
                         jobs += [StudentJob(teacher, a, mode, seed, self.recipe) for a in archs]

@@ -174,7 +174,25 @@ def check_group_fields(group: Any) -> dict[str, Any]:
             f"{{widths = [8, 16], depths = [2, 2]}}, got {type(g.space).__name__} {g.space!r}"
         )
     out["space"] = {"name": "resnet", **g.space}
+    if g.teacher_recipe is not None:
+        out["teacher_recipe"] = _check_teacher_recipe(g.teacher_recipe)
     return out
+
+
+def _check_teacher_recipe(value: Any) -> dict[str, Any]:
+    from dassgnn.kd import Recipe
+
+    if not isinstance(value, Mapping):
+        raise TypeError(
+            "teacher_recipe of a task group must be a table of recipe settings, e.g. "
+            f"{{epochs = 2, min_steps = 40}}, got {type(value).__name__} {value!r}"
+        )
+    message = unknown_keys(value, recipe_fields(), "teacher_recipe", {})
+    if message:
+        raise ValueError(message)
+    with reraise_in("teacher_recipe"):
+        Recipe.from_dict(dict(value))
+    return dict(value)
 
 
 def _check_seeds(value: Any, name: str) -> tuple[int, ...]:

@@ -21,6 +21,7 @@ environment variable (or ``root=``).
 from dassgnn.data.catalog import (
     DATA_ENV,
     DATASETS,
+    META_TEST_ONLY,
     NPZ_DATASETS,
     data_dir,
     is_dataset_path,
@@ -48,6 +49,7 @@ __all__ = [
     "DATASETS",
     "DATA_ENV",
     "IMAGE_EXTENSIONS",
+    "META_TEST_ONLY",
     "NPZ_DATASETS",
     "SKIMAGE_FILES",
     "SKIMAGE_TEXTURE_IMAGES",

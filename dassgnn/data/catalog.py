@@ -7,6 +7,10 @@ by
 the ``DASSGNN_DATA`` environment variable (see [`data_dir()`][dassgnn.data.data_dir]). The shipped
 sets of `dassgnn.data.shipped` need no folder.
 
+``fer2013`` and ``blood_cells`` are **meta-test only**
+([`META_TEST_ONLY`][dassgnn.data.catalog.META_TEST_ONLY]): the predictor is scored on them as
+datasets it never saw, so no meta-train or meta-validation task may use them.
+
 Wherever a name is accepted, a path works too (an ``.npz`` file, an image folder, or a
 folder with ``train/`` and ``test/``; see `dassgnn.data.paths`).
 
@@ -38,8 +42,20 @@ NPZ_DATASETS: tuple[str, ...] = (
     "usps",
     "omniglot_small1",
     "omniglot_small2",
+    "medical_mnist",
+    "simpsons_mnist",
+    "chinese_mnist",
+    "fer2013",
+    "blood_cells",
 )
-"""Datasets read from ``<data_dir>/<name>.npz``."""
+"""Datasets read from ``<data_dir>/<name>.npz``: CIFAR-10, Fashion-MNIST, USPS, two Omniglot
+background sets, Medical MNIST (6 CT, MRI and X-ray classes), Simpsons-MNIST (10 cartoon
+characters, RGB), Chinese MNIST (15 handwritten numerals, 64 px), FER2013 (7 facial expressions,
+48 px) and PBC blood cells (8 types, RGB)."""
+
+META_TEST_ONLY: tuple[str, ...] = ("fer2013", "blood_cells")
+"""Datasets kept for meta-test tasks on datasets the predictor never saw: no meta-train or
+meta-validation task may use them (the committed plan's test enforces it)."""
 
 DATASETS: Registry[DatasetSplits] = Registry("dataset")
 """Registry of dataset factories ``(root=None, **kwargs) -> DatasetSplits``."""

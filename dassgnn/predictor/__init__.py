@@ -1,9 +1,17 @@
 """The DaSS predictor: a meta-learned predictor of a student's accuracy after
-knowledge distillation from a given teacher on a given dataset."""
+knowledge distillation from a given teacher on a given dataset, adapted on the teacher
+and on any students measured on the task."""
 
 from dassgnn.predictor.config import ARCH_ENCODERS, BRANCHES, PredictorConfig
-from dassgnn.predictor.episodes import load_episodes, task_episode, task_keys, task_labels
+from dassgnn.predictor.episodes import (
+    load_episodes,
+    task_episode,
+    task_keys,
+    task_labels,
+    task_runs,
+)
 from dassgnn.predictor.estimator import (
+    CHUNK,
     CheckpointError,
     DaSSRanker,
     checkpoint_path,
@@ -12,21 +20,48 @@ from dassgnn.predictor.estimator import (
     load_default_predictor,
     teacher_accuracy,
 )
-from dassgnn.predictor.inputs import TaskInputs, prepare_inputs, teacher_support
-from dassgnn.predictor.metasgd import Episode, MetaSGD, TrainLog, evaluate, meta_train
-from dassgnn.predictor.model import DaSSPredictor, pairwise_rank_loss, prediction_loss
+from dassgnn.predictor.inputs import (
+    STUDENT_FIELDS,
+    StudentInputs,
+    TaskContext,
+    prepare_context,
+    prepare_students,
+    support_set,
+    teacher_row,
+)
+from dassgnn.predictor.metasgd import (
+    Episode,
+    MetaSGD,
+    TrainLog,
+    adapt_on,
+    evaluate,
+    meta_train,
+    predict,
+    validation_score,
+)
+from dassgnn.predictor.model import (
+    DaSSPredictor,
+    pairwise_rank_loss,
+    prediction_loss,
+    support_loss,
+    support_weights,
+)
 
 __all__ = [
     "ARCH_ENCODERS",
     "BRANCHES",
+    "CHUNK",
+    "STUDENT_FIELDS",
     "CheckpointError",
     "DaSSPredictor",
     "DaSSRanker",
     "Episode",
     "MetaSGD",
     "PredictorConfig",
-    "TaskInputs",
+    "StudentInputs",
+    "TaskContext",
     "TrainLog",
+    "adapt_on",
     "checkpoint_path",
     "choose_val_tasks",
     "default_checkpoint_path",
@@ -35,11 +70,18 @@ __all__ = [
     "load_episodes",
     "meta_train",
     "pairwise_rank_loss",
+    "predict",
     "prediction_loss",
-    "prepare_inputs",
+    "prepare_context",
+    "prepare_students",
+    "support_loss",
+    "support_set",
+    "support_weights",
     "task_episode",
     "task_keys",
     "task_labels",
+    "task_runs",
     "teacher_accuracy",
-    "teacher_support",
+    "teacher_row",
+    "validation_score",
 ]

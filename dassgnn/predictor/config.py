@@ -9,14 +9,23 @@ from typing import Any
 from dassgnn.encoders.arch import LAYERS
 from dassgnn.encoders.dataset import FEATURIZERS
 from dassgnn.encoders.functional import NoiseSpec
-from dassgnn.utils.validation import check_bool, check_choice, check_float, check_int, check_seed
+from dassgnn.utils.validation import (
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    check_ints,
+    check_seed,
+)
 
 ARCH_ENCODERS = (*LAYERS, "flat")
 """Architecture encoders: a GNN layer type of [`ArchGNN`][dassgnn.encoders.ArchGNN],
 or ``"flat"`` for the choice vector of the original DaSS code."""
 
-BRANCHES = ("arch", "cost", "dataset", "teacher", "student")
-"""The inputs of the fusion MLP that can be switched off for ablations."""
+BRANCHES = ("arch", "cost", "dataset", "teacher", "student", "prior")
+"""The inputs that can be switched off for ablations: the five inputs of the fusion MLP,
+and ``prior``, the linear size prior on the simple architecture features that the MLP's
+output corrects."""
 
 
 @dataclass(frozen=True)
@@ -39,12 +48,25 @@ class PredictorConfig:
             [`BRANCHES`][dassgnn.predictor.config.BRANCHES]. (default: all)
         meta (bool, optional): Meta-SGD with teacher-guided adaptation; `False`
             fits one model on all tasks pooled. (default: `True`)
-        adapt (bool, optional): Adapt on the teacher at prediction time (only
-            with ``meta``). (default: `True`)
-        inner_steps (int, optional): Inner-loop steps. (default: `1`)
+        adapt (bool, optional): Adapt on the support set (the teacher and any measured
+            students) at prediction time (only with ``meta``). (default: `True`)
+        inner_steps (int, optional): Inner-loop steps. (default: `3`)
         first_order (bool, optional): First-order Meta-SGD. (default: `False`)
-        support_students (int, optional): Measured students added to the
-            teacher in the support set during meta-training. (default: `0`)
+        shots (tuple[int, ...], optional): The numbers of measured students drawn, one
+            per meta-training episode, into the support set beside the teacher (disjoint
+            from the episode's query), so that one checkpoint serves every $k$.
+            (default: `(0, 3, 5, 10)`)
+        teacher_weight (float, optional): The teacher's weight in the support loss, beside
+            weight 1 for the mean over the measured students (so the teacher does not fade
+            to $1/(k+1)$ as $k$ grows). (default: `1.0`)
+        val_shots (tuple[int, ...], optional): The $k$ at which validation measures
+            Spearman $\rho$ (on the students not in the support set); the checkpoint
+            kept has the best mean over them. (default: `(0, 10)`)
+        val_draws (int, optional): Support sets drawn a validation task and $k > 0$
+            (the same draws at every validation). (default: `5`)
+        min_reliability (float, optional): Meta-training tasks whose seed-mean label
+            reliability is measured below this are left out (tasks with one KD seed,
+            whose reliability is unknown, are kept). (default: `0.0`)
         steps (int, optional): Outer (meta) steps. (default: `400`)
         meta_batch (int, optional): Tasks a meta step. (default: `4`)
         query_size (int, optional): Students a task in a meta step. (default: `24`)
@@ -73,9 +95,13 @@ class PredictorConfig:
     branches: tuple[str, ...] = BRANCHES
     meta: bool = True
     adapt: bool = True
-    inner_steps: int = 1
+    inner_steps: int = 3
     first_order: bool = False
-    support_students: int = 0
+    shots: tuple[int, ...] = (0, 3, 5, 10)
+    teacher_weight: float = 1.0
+    val_shots: tuple[int, ...] = (0, 10)
+    val_draws: int = 5
+    min_reliability: float = 0.0
     steps: int = 400
     meta_batch: int = 4
     query_size: int = 24
@@ -98,7 +124,7 @@ class PredictorConfig:
             ("gnn_layers", 1),
             ("per_class", 1),
             ("inner_steps", 1),
-            ("support_students", 0),
+            ("val_draws", 1),
             ("steps", 0),
             ("meta_batch", 1),
             ("query_size", 2),
@@ -112,6 +138,13 @@ class PredictorConfig:
         set_("lr", check_float(self.lr, "lr", minimum=0, min_open=True))
         set_("weight_decay", check_float(self.weight_decay, "weight_decay", minimum=0))
         set_("rank_weight", check_float(self.rank_weight, "rank_weight", minimum=0))
+        set_("teacher_weight", check_float(self.teacher_weight, "teacher_weight", minimum=0))
+        set_(
+            "min_reliability",
+            check_float(self.min_reliability, "min_reliability", minimum=-1, maximum=1),
+        )
+        for name in ("shots", "val_shots"):
+            set_(name, check_ints(getattr(self, name), name, minimum=0, nonempty=True))
         if isinstance(self.noise, dict):
             set_("noise", NoiseSpec(**self.noise))
         if not isinstance(self.noise, NoiseSpec):
@@ -141,7 +174,8 @@ class PredictorConfig:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
         out = dataclasses.asdict(self)
-        out["branches"] = list(self.branches)
+        for name in ("branches", "shots", "val_shots"):
+            out[name] = list(getattr(self, name))
         return out
 
     @classmethod

@@ -1,6 +1,6 @@
 """Episodes of meta-training and evaluation, built from a record store: one a
-task, with its teacher, its measured students (seed-mean KD accuracy) and the
-teacher as the support set."""
+task, with its context, its measured students (seed-mean KD accuracy, and the accuracy
+under each seed for support draws) and the teacher's row."""
 
 from __future__ import annotations
 
@@ -14,18 +14,21 @@ from tqdm.auto import tqdm
 
 from dassgnn.encoders import functional_maps
 from dassgnn.predictor.config import PredictorConfig
-from dassgnn.predictor.inputs import prepare_inputs, teacher_support
+from dassgnn.predictor.inputs import prepare_context, prepare_students, teacher_row
 from dassgnn.predictor.metasgd import Episode
+from dassgnn.records.analysis import task_report
 from dassgnn.space import Arch, SearchSpace, space_from_dict
 
 GRAM_KIND = "functional-gram"
 """The ``kind`` of the functional maps cached in a record store's embeddings table."""
 
 
-def task_labels(
+def task_runs(
     store: Any, task_key: str, mode: str = "kd"
-) -> tuple[str, dict[str, float], dict[str, int]]:
-    """A task's teacher and the seed-mean accuracy of each of its students.
+) -> tuple[str, list[str], np.ndarray, list[int]]:
+    """A task's teacher and its students' accuracy under every seed: the one rule that
+    picks "the task's teacher" (for KD, the one with the most finished runs; for scratch
+    runs, the task's first teacher, which names its space).
 
     Args:
         store (RecordStore): The records.
@@ -35,31 +38,51 @@ def task_labels(
             baseline). (default: `"kd"`)
 
     Returns:
-        tuple: The teacher id (for KD the one with most runs; for scratch the
-        task's first teacher), ``{arch_id: mean accuracy}`` and
-        ``{arch_id: number of seeds}``.
+        tuple: The teacher id, the students' arch ids (sorted), their accuracies
+        $(n, s)$ under each of the $s$ seeds (NaN where a seed is missing) and the seeds.
 
     Raises:
-        ValueError: If the task has no run of ``mode``, or no teacher.
+        ValueError: If the task has no finished run of ``mode``, or no teacher.
     """
-    runs = store.runs(task_key, mode=mode)
-    if not runs:
-        raise ValueError(f"task {task_key!r} has no {mode} run in the records")
-    by_teacher: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for run in runs:
+    by_teacher: dict[str, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
+    for run in store.runs(task_key, mode=mode):
         if run.test_acc is not None:
-            by_teacher[run.teacher_id][run.arch_id].append(run.test_acc)
-    teacher_id = max(by_teacher, key=lambda t: sum(len(v) for v in by_teacher[t].values()))
+            by_teacher[run.teacher_id][run.arch_id][run.seed] = run.test_acc
+    if not by_teacher:
+        raise ValueError(f"task {task_key!r} has no {mode} run in the records")
+    teacher_id = max(sorted(by_teacher), key=lambda t: sum(len(v) for v in by_teacher[t].values()))
     accs = by_teacher[teacher_id]
     if mode != "kd":
         teachers = store.teachers(task_key)
         if not teachers:
             raise ValueError(f"task {task_key!r} has no teacher in the records")
         teacher_id = teachers[0].teacher_id
+    ids = sorted(accs)
+    seeds = sorted({s for v in accs.values() for s in v})
+    table = np.full((len(ids), len(seeds)), np.nan)
+    for i, a in enumerate(ids):
+        for j, seed in enumerate(seeds):
+            table[i, j] = accs[a].get(seed, np.nan)
+    return teacher_id, ids, table, seeds
+
+
+def task_labels(
+    store: Any, task_key: str, mode: str = "kd"
+) -> tuple[str, dict[str, float], dict[str, int]]:
+    """A task's teacher and the seed-mean accuracy of each of its students (see
+    [`task_runs`][dassgnn.predictor.episodes.task_runs]).
+
+    Returns:
+        tuple: The teacher id, ``{arch_id: mean accuracy}`` and ``{arch_id: number of seeds}``.
+
+    Raises:
+        ValueError: If the task has no run of ``mode``, or no teacher.
+    """
+    teacher_id, ids, table, _ = task_runs(store, task_key, mode)
     return (
         teacher_id,
-        {a: float(np.mean(v)) for a, v in accs.items()},
-        {a: len(v) for a, v in accs.items()},
+        {a: float(np.nanmean(row)) for a, row in zip(ids, table, strict=True)},
+        {a: int((~np.isnan(row)).sum()) for a, row in zip(ids, table, strict=True)},
     )
 
 
@@ -90,32 +113,40 @@ def cached_grams(
 
 
 def task_episode(store: Any, task_key: str, config: PredictorConfig, mode: str = "kd") -> Episode:
-    """The episode of one task of ``store``: its teacher (with its weights), its
-    measured students labelled with their seed-mean accuracy (of ``mode``
-    runs), and the teacher-guided support set.
+    """The episode of one task of ``store``: its context (dataset sample, teacher), its
+    measured students labelled with their seed-mean accuracy (of ``mode`` runs) and their
+    per-seed accuracies, the teacher's row and the label's reliability.
 
     Raises:
         ValueError: If the task has no run of ``mode``, or its teacher no weights.
     """
-    teacher_id, labels, _ = task_labels(store, task_key, mode)
+    teacher_id, ids, table, seeds = task_runs(store, task_key, mode)
     record = store.get_teacher(teacher_id)
     space = space_from_dict(record.space)
     teacher = record.build_model()
     data = store.get_task(task_key).load()
-    archs = [space.parse(a) for a in sorted(labels)]
+    archs = [space.parse(a) for a in ids]
     grams = cached_grams(store, space, teacher, teacher_id, archs, config)
-    inputs = prepare_inputs(
+    context = prepare_context(
+        config, space, teacher, data, record.test_acc, key=task_key, teacher_gram=grams[0]
+    )
+    students = prepare_students(
         config,
         space,
         teacher,
         data,
         archs,
-        record.test_acc,
-        targets=[labels[a.id] for a in archs],
-        key=task_key,
-        grams=grams,
+        targets=np.nanmean(table, axis=1).tolist(),
+        grams=grams[1:],
     )
-    return Episode(inputs, teacher_support(inputs, space))
+    quality = task_report(store, task_key) if mode == "kd" and len(seeds) > 1 else {}
+    return Episode(
+        context,
+        students,
+        teacher_row(space, context),
+        torch.as_tensor(table, dtype=torch.float32),
+        reliability=float(quality.get("mean_rho", float("nan"))),
+    )
 
 
 def load_episodes(

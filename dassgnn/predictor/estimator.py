@@ -15,18 +15,29 @@ import torch
 
 import dassgnn
 from dassgnn.predictor.config import BRANCHES, PredictorConfig
-from dassgnn.predictor.episodes import load_episodes, task_keys, task_labels
-from dassgnn.predictor.inputs import prepare_inputs, teacher_support
-from dassgnn.predictor.metasgd import Episode, MetaSGD, TrainLog, meta_train, predict_episode
+from dassgnn.predictor.episodes import load_episodes, task_keys, task_runs
+from dassgnn.predictor.inputs import (
+    StudentInputs,
+    TaskContext,
+    prepare_context,
+    prepare_students,
+    support_set,
+    teacher_row,
+)
+from dassgnn.predictor.metasgd import MetaSGD, TrainLog, adapt_on, meta_train
 from dassgnn.predictor.model import DaSSPredictor
 from dassgnn.ranking import NotFittedError, RankingMethod, Teacher, register_ranker
-from dassgnn.space import Arch, GraphSchema, space_from_dict
+from dassgnn.space import Arch, GraphSchema, SearchSpace, space_from_dict
 from dassgnn.utils.validation import check_int
 
 CHECKPOINT_FORMAT = "dassgnn-predictor"
 """The ``format`` field of a predictor checkpoint."""
-CHECKPOINT_VERSION = 1
-"""Bumped whenever a checkpoint of an older layout can no longer be read."""
+CHECKPOINT_VERSION = 2
+"""Bumped whenever a checkpoint of an older layout can no longer be read (2: the size
+prior, few-shot adaptation and the method's name in the checkpoint)."""
+
+CHUNK = 4096
+"""Candidates scored at a time: peak memory stays flat however large the pool."""
 
 
 PREDICTOR_ENV = "DASSGNN_PREDICTOR"
@@ -81,11 +92,21 @@ def teacher_accuracy(model: torch.nn.Module, data: Any) -> float:
 
 
 def choose_val_tasks(store: Any, keys: Sequence[str], count: int, mode: str = "kd") -> list[str]:
-    """``count`` meta-validation tasks among ``keys``: those with the most KD seeds
-    first (their labels are the least noisy), spread round-robin over datasets."""
-    seeds = {k: max(task_labels(store, k, mode)[2].values()) for k in keys}
+    """``count`` meta-validation tasks among ``keys``, spread round-robin over datasets:
+    within a dataset, tasks whose students all have two or more KD seeds first, the most
+    reliable labels first (the seed-mean reliability of
+    [`task_report`][dassgnn.records.analysis.task_report]; checkpoint selection is only as
+    good as the labels it selects on)."""
+    from dassgnn.records.analysis import task_report
+
+    def rank(key: str) -> tuple[float, float, str]:
+        _, _, table, _ = task_runs(store, key, mode)
+        complete = float((~np.isnan(table)).sum(axis=1).min())
+        rel = task_report(store, key)["mean_rho"] if mode == "kd" and table.shape[1] > 1 else -1
+        return (-min(complete, 2.0), -float(np.nan_to_num(rel, nan=-1.0)), key)
+
     by_dataset: dict[str, list[str]] = defaultdict(list)
-    for k in sorted(keys, key=lambda k: (-seeds[k], k)):
+    for k in sorted(keys, key=rank):
         by_dataset[store.get_task(k).dataset].append(k)
     picked: list[str] = []
     while len(picked) < min(count, len(keys)):
@@ -103,6 +124,10 @@ class DaSSRanker(RankingMethod):
     ``val_tasks`` of them out to select the checkpoint (never a meta-test
     task); ``save``/``load`` keep the config, the graph schema and the library
     version; ``predict`` gives accuracies and ``score`` ranks (higher is better).
+    Measured students (``score(..., measured={arch: accuracy})``) join the teacher in
+    the support set that the predictor adapts on before it scores the candidates; their
+    accuracies must come from the recipe of the training labels (``recipe_``, stored in
+    the checkpoint).
 
     Args:
         config (PredictorConfig or dict, optional): The settings. (default: `PredictorConfig()`)
@@ -116,6 +141,7 @@ class DaSSRanker(RankingMethod):
     """
 
     needs_fit = True
+    uses_measured = True
     #: Which runs label the students: ``"kd"``, or ``"scratch"`` for the MetaD2A-style baseline.
     label_mode = "kd"
 
@@ -138,8 +164,7 @@ class DaSSRanker(RankingMethod):
             return self.config
         return PredictorConfig.from_dict(self.config) if self.config else PredictorConfig()
 
-    def _fit(self, records: Any) -> None:
-        config = self.config_
+    def _split_tasks(self, records: Any) -> tuple[list[str], list[str]]:
         mode = self.label_mode
         keys = task_keys(records, "meta-train", mode)
         if not keys:
@@ -157,51 +182,98 @@ class DaSSRanker(RankingMethod):
             train = [k for k in self.train_tasks if k in train]
         if not train:
             raise ValueError("no meta-training task is left after holding out val_tasks")
+        return train, val
+
+    def _fit(self, records: Any) -> None:
+        config = self.config_
+        mode = self.label_mode
+        train, val = self._split_tasks(records)
         schemas = {
-            space_from_dict(
-                records.get_teacher(task_labels(records, k, mode)[0]).space
-            ).graph_schema
+            space_from_dict(records.get_teacher(task_runs(records, k, mode)[0]).space).graph_schema
             for k in train + val
         }
         if len(schemas) != 1:
             raise ValueError("the meta-training tasks' spaces have different graph schemas")
         self.schema_ = schemas.pop()
         episodes = load_episodes(records, train + val, config, progress=self.progress, mode=mode)
+        train_eps = [
+            e
+            for e in episodes[: len(train)]
+            if math.isnan(e.reliability) or e.reliability >= config.min_reliability
+        ]
+        if not train_eps:
+            raise ValueError(
+                f"no meta-training task has a label reliability >= {config.min_reliability}"
+            )
         self.members_ = []
         self.logs_ = []
         for i in range(config.ensemble):
             model = DaSSPredictor(config.replace(seed=config.seed + i), self.schema_)
             metasgd, log = meta_train(
-                model, episodes[: len(train)], episodes[len(train) :], progress=self.progress
+                model, train_eps, episodes[len(train) :], progress=self.progress
             )
             self.members_.append((model, metasgd))
             self.logs_.append(log)
-        self.train_tasks_, self.val_tasks_ = train, val
+        self.train_tasks_ = [e.key for e in train_eps]
+        self.val_tasks_ = val
+        runs = records.runs(train_eps[0].key, mode=mode)
+        self.recipe_ = dict(runs[0].recipe) if runs else {}
 
     @property
     def log_(self) -> TrainLog:
         """The training log of the first member (``logs_`` has every member's)."""
         return self.logs_[0]
 
-    def predict_inputs(self, inputs: Any, space: Any) -> np.ndarray:
-        """Predicted accuracies for prepared [`TaskInputs`][dassgnn.predictor.TaskInputs]:
-        the mean over the ensemble's members, each adapted on the teacher."""
-        episode = Episode(inputs, teacher_support(inputs, space))
-        adapt = self.config_.meta and self.config_.adapt
-        preds = [
-            predict_episode(model, metasgd, episode, adapt=adapt).detach().double()
-            for model, metasgd in self.members_
-        ]
-        return torch.stack(preds).mean(0).numpy()
-
     # ----------------------------------------------------------------- prediction
 
-    def predict(self, task: Any, teacher: Teacher, archs: Sequence[Arch]) -> np.ndarray:
+    def predict(
+        self,
+        task: Any,
+        teacher: Teacher,
+        archs: Sequence[Arch],
+        measured: dict[Arch, float] | None = None,
+    ) -> np.ndarray:
         """Predicted accuracies after KD of ``archs`` (see
         [`score`][dassgnn.ranking.RankingMethod.score] for the arguments)."""
-        return self.score(task, teacher, archs)
+        return self.score(task, teacher, archs, measured=measured)
 
-    def _score(self, task: Any, teacher: Teacher, archs: list[Arch]) -> np.ndarray:
+    def predict_students(
+        self,
+        space: SearchSpace,
+        teacher: Any,
+        data: Any,
+        context: TaskContext,
+        archs: Sequence[Arch],
+        support: StudentInputs,
+    ) -> np.ndarray:
+        """Predicted accuracies of ``archs`` given a task's context and support set: the
+        mean over the ensemble's members, each adapted once on ``support``, the
+        candidates scored in chunks of [`CHUNK`][dassgnn.predictor.estimator.CHUNK]."""
+        self.check_is_fitted()
+        config = self.config_
+        adapt = config.meta and config.adapt
+        preds = np.zeros(len(archs))
+        with torch.no_grad():
+            members = []
+            for model, metasgd in self.members_:
+                task = model.embed_task(context)
+                params = None
+                if adapt and metasgd is not None:
+                    params = adapt_on(model, metasgd, context, support, task=task)
+                members.append((model, task, params))
+            for start in range(0, len(archs), CHUNK):
+                part = archs[start : start + CHUNK]
+                students = prepare_students(config, space, teacher, data, part, one_batch=True)
+                out = [
+                    model.fuse(task, model.embed_students(context, students), students.simple, p)
+                    for model, task, p in members
+                ]
+                preds[start : start + len(part)] = torch.stack(out).double().mean(0).numpy()
+        return preds
+
+    def _score(
+        self, task: Any, teacher: Teacher, archs: list[Arch], measured: dict[Arch, float]
+    ) -> np.ndarray:
         schema = teacher.space.graph_schema
         if schema != self.schema_:
             raise CheckpointError(
@@ -213,16 +285,23 @@ class DaSSRanker(RankingMethod):
         acc = teacher.accuracy
         if acc is None:
             acc = teacher_accuracy(teacher.model, data)
-        inputs = prepare_inputs(
-            self.config_, teacher.space, teacher.model, data, archs, acc, one_batch=True
-        )
-        return self.predict_inputs(inputs, teacher.space)
+        config, space = self.config_, teacher.space
+        context = prepare_context(config, space, teacher.model, data, acc)
+        shots = None
+        if measured:
+            known = list(measured)
+            shots = prepare_students(
+                config, space, teacher.model, data, known, targets=[measured[a] for a in known]
+            )
+        support = support_set(teacher_row(space, context), shots)
+        return self.predict_students(space, teacher.model, data, context, archs, support)
 
     # ------------------------------------------------------------- persistence
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Writes the fitted predictor to ``path`` (a ``torch.save`` file of tensors
-        and plain data only, readable with ``weights_only=True``)."""
+        and plain data only, readable with ``weights_only=True``), with the registered
+        name of its method and its label mode."""
         self.check_is_fitted()
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -231,6 +310,8 @@ class DaSSRanker(RankingMethod):
                 "format": CHECKPOINT_FORMAT,
                 "version": CHECKPOINT_VERSION,
                 "library_version": dassgnn.__version__,
+                "method": self.name,
+                "label_mode": self.label_mode,
                 "config": self.config_.to_dict(),
                 "schema": self.schema_.to_dict(),
                 "members": [
@@ -243,6 +324,7 @@ class DaSSRanker(RankingMethod):
                 "logs": [log.to_dict() for log in self.logs_],
                 "train_tasks": list(self.train_tasks_),
                 "val_tasks": list(self.val_tasks_),
+                "recipe": dict(getattr(self, "recipe_", {})),
             },
             path,
         )
@@ -254,32 +336,18 @@ class DaSSRanker(RankingMethod):
 
         Raises:
             FileNotFoundError: If ``path`` does not exist.
-            CheckpointError: If it is not a predictor checkpoint, or one of
-                another format version.
+            CheckpointError: If it is a directory, empty, not a predictor checkpoint, one of
+                another format version, or one of another method (e.g. a ``metad2a``
+                checkpoint given to ``DaSSRanker.load``).
         """
+        data = _read_checkpoint(Path(path))
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"predictor checkpoint {str(path)!r} does not exist")
-        try:
-            data = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as error:
+        method = data.get("method")
+        if method != cls.name:
             raise CheckpointError(
-                f"{str(path)!r} is not a dassgnn predictor checkpoint ({type(error).__name__}: "
-                f"{str(error).splitlines()[0][:200]})"
-            ) from None
-        if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
-            raise CheckpointError(f"{str(path)!r} is not a dassgnn predictor checkpoint")
-        if data.get("version") != CHECKPOINT_VERSION:
-            raise CheckpointError(
-                f"{str(path)!r} is a predictor checkpoint of format version "
-                f"{data.get('version')} (library {data.get('library_version')}); this library "
-                f"({dassgnn.__version__}) reads version {CHECKPOINT_VERSION}: refit it"
-            )
-        if data.get("library_version") != dassgnn.__version__:
-            warnings.warn(
-                f"{path.name} was written by dassgnn {data.get('library_version')}, this is "
-                f"{dassgnn.__version__}",
-                stacklevel=2,
+                f"{str(path)!r} is a checkpoint of the ranking method {method!r}, not "
+                f"{cls.name!r}: load it with create_ranker({method!r}).load(path) or "
+                f"the class registered under {method!r}"
             )
         config = PredictorConfig.from_dict(data["config"])
         ranker = cls(config, val_tasks=list(data["val_tasks"]), progress=progress)
@@ -296,6 +364,7 @@ class DaSSRanker(RankingMethod):
         ranker.logs_ = [TrainLog(**log) for log in data["logs"]]
         ranker.train_tasks_ = list(data["train_tasks"])
         ranker.val_tasks_ = list(data["val_tasks"])
+        ranker.recipe_ = dict(data.get("recipe", {}))
         ranker.fitted_ = True
         return ranker
 
@@ -316,3 +385,35 @@ class DaSSRanker(RankingMethod):
         return (
             f"{type(self).__name__}(arch={cfg.arch_encoder!r}, meta={cfg.meta}{branches}{fitted})"
         )
+
+
+def _read_checkpoint(path: Path) -> dict[str, Any]:
+    """The checked contents of a predictor checkpoint file."""
+    if path.is_dir():
+        raise CheckpointError(f"{str(path)!r} is a directory, not a predictor checkpoint file")
+    if not path.is_file():
+        raise FileNotFoundError(f"predictor checkpoint {str(path)!r} does not exist")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{str(path)!r} is empty, not a predictor checkpoint")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise CheckpointError(
+            f"{str(path)!r} is not a dassgnn predictor checkpoint ({type(error).__name__}: "
+            f"{str(error).splitlines()[0][:200] if str(error) else 'unreadable'})"
+        ) from None
+    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{str(path)!r} is not a dassgnn predictor checkpoint")
+    if data.get("version") != CHECKPOINT_VERSION:
+        raise CheckpointError(
+            f"{str(path)!r} is a predictor checkpoint of format version "
+            f"{data.get('version')} (library {data.get('library_version')}); this library "
+            f"({dassgnn.__version__}) reads version {CHECKPOINT_VERSION}: refit it"
+        )
+    if data.get("library_version") != dassgnn.__version__:
+        warnings.warn(
+            f"{path.name} was written by dassgnn {data.get('library_version')}, this is "
+            f"{dassgnn.__version__}",
+            stacklevel=3,
+        )
+    return data

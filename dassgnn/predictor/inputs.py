@@ -1,9 +1,11 @@
-"""What the predictor reads for one task: the students' graphs and costs, their
-functional maps, the dataset sample and the teacher."""
+"""What the predictor reads: a task's context (dataset sample, teacher), computed once, and
+per-student inputs (graphs, costs, simple features, functional maps), which can be subset and
+joined. The support set of adaptation is built by one function,
+[`support_set`][dassgnn.predictor.inputs.support_set], for meta-training, validation and
+prediction alike."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -21,68 +23,110 @@ from dassgnn.encoders import (
     standardize,
 )
 from dassgnn.predictor.config import PredictorConfig
-from dassgnn.space import Arch, SearchSpace
+from dassgnn.space import ARCH_FEATURES, Arch, SearchSpace
 
 IMAGE_FEATURES = 64
 """Size of the image features of the dataset sample."""
 
+STUDENT_FIELDS = ("archs", "graphs", "flat", "cost", "simple", "grams", "targets")
+"""The per-student fields of [`StudentInputs`][dassgnn.predictor.StudentInputs], each with
+one entry (a list item or a tensor row) per student: the one list that subsetting and
+joining go through."""
+
 
 @dataclass
-class TaskInputs:
+class TaskContext:
+    """What the predictor reads of one task, shared by all its students.
+
+    Attributes:
+        images (Tensor): $(M, C, H, W)$ the standardised dataset sample.
+        image_features (Tensor): $(M, F)$ fixed features of the sample (random-conv featurizer).
+        image_labels (Tensor): $(M,)$ its labels, sorted.
+        teacher_gram (Tensor): $(N, N)$ the teacher's functional map.
+        teacher_acc (float): The teacher's measured accuracy.
+        num_classes (int): Classes of the task.
+        key (str): A name for the task (its key in the records).
+    """
+
+    images: Tensor
+    image_features: Tensor
+    image_labels: Tensor
+    teacher_gram: Tensor
+    teacher_acc: float
+    num_classes: int
+    key: str = ""
+
+
+@dataclass
+class StudentInputs:
     """The predictor's inputs for $B$ students of one task.
 
     Attributes:
         archs (list[Arch]): The students.
-        graphs (list): Their graphs (`torch_geometric.data.Data`), or empty
-            where only ``batch`` is built (for scoring many candidates at once).
+        graphs (list): Their graphs (`torch_geometric.data.Data`); empty where only
+            ``batch`` is built (scoring many candidates at once).
         flat (Tensor): $(B, F)$ flat choice vectors.
         cost (Tensor): $(B, 2)$ log parameters and log FLOPs relative to the teacher's.
-        student_grams (Tensor): $(B, N, N)$ functional maps.
-        teacher_gram (Tensor): $(N, N)$ the teacher's functional map.
-        images (Tensor): $(M, 3, H, W)$ the standardised dataset sample.
-        image_features (Tensor): $(M, F)$ fixed features of the sample (random-conv featurizer).
-        image_labels (Tensor): $(M,)$ its labels, sorted.
-        teacher_acc (float): The teacher's measured accuracy.
-        num_classes (int): Classes of the task.
-        targets (Tensor, optional): $(B,)$ measured KD accuracies (seed means).
-        key (str): A name for the task (its key in the records).
-        batch (Batch, optional): All the students' graphs as one `Batch`.
+        simple (Tensor): $(B, 8)$ the simple features of
+            [`arch_features()`][dassgnn.space.BaseSpace.arch_features] (the size prior's input).
+        grams (Tensor): $(B, N, N)$ functional maps (teacher's weights remapped in).
+        targets (Tensor, optional): $(B,)$ measured KD accuracies.
+        batch (Batch, optional): All the graphs as one `Batch`.
     """
 
     archs: list[Arch]
     graphs: list[Any]
     flat: Tensor
     cost: Tensor
-    student_grams: Tensor
-    teacher_gram: Tensor
-    images: Tensor
-    image_features: Tensor
-    image_labels: Tensor
-    teacher_acc: float
-    num_classes: int
+    simple: Tensor
+    grams: Tensor
     targets: Tensor | None = None
-    key: str = ""
     batch: Batch | None = None
 
     def __len__(self) -> int:
         return len(self.archs)
 
-    def subset(self, index: Sequence[int] | Tensor | np.ndarray) -> TaskInputs:
-        """The inputs of some students (the task's inputs are shared)."""
-        idx = torch.as_tensor(index, dtype=torch.long)
-        pick = idx.tolist()
+    def subset(self, index: Sequence[int] | Tensor | np.ndarray) -> StudentInputs:
+        """The inputs of some students."""
         if not self.graphs and self.batch is not None:
             raise ValueError("these inputs hold one graph batch only; build them with graph lists")
-        return replace(
-            self,
-            batch=None,
-            archs=[self.archs[i] for i in pick],
-            graphs=[self.graphs[i] for i in pick],
-            flat=self.flat[idx],
-            cost=self.cost[idx],
-            student_grams=self.student_grams[idx],
-            targets=None if self.targets is None else self.targets[idx],
-        )
+        idx = torch.as_tensor(np.asarray(index, dtype=np.int64), dtype=torch.long).view(-1)
+        pick = idx.tolist()
+        changes: dict[str, Any] = {}
+        for name in STUDENT_FIELDS:
+            value = getattr(self, name)
+            if value is None:
+                changes[name] = None
+            elif isinstance(value, list):
+                changes[name] = [value[i] for i in pick]
+            else:
+                changes[name] = value[idx]
+        return replace(self, batch=None, **changes)
+
+    def join(self, other: StudentInputs) -> StudentInputs:
+        """These students followed by ``other``'s (both with graph lists; targets on both
+        or on neither)."""
+        if (self.targets is None) != (other.targets is None):
+            raise ValueError("join: both inputs must carry targets, or neither")
+        if (not self.graphs and len(self)) or (not other.graphs and len(other)):
+            raise ValueError("join: inputs must hold graph lists, not one graph batch")
+        changes: dict[str, Any] = {}
+        for name in STUDENT_FIELDS:
+            a, b = getattr(self, name), getattr(other, name)
+            if a is None:
+                changes[name] = None
+            elif isinstance(a, list):
+                changes[name] = a + b
+            else:
+                changes[name] = torch.cat([a, b])
+        return replace(self, batch=None, **changes)
+
+    def with_targets(self, targets: Sequence[float] | Tensor) -> StudentInputs:
+        """The same students with other targets."""
+        t = torch.as_tensor(targets, dtype=torch.float32).view(-1)
+        if t.numel() != len(self):
+            raise ValueError(f"{t.numel()} targets for {len(self)} students")
+        return replace(self, targets=t)
 
     def graph_batch(self) -> Batch:
         """The students' graphs as one `Batch`."""
@@ -91,7 +135,8 @@ class TaskInputs:
         return Batch.from_data_list(self.graphs)
 
 
-def _teacher_shape(teacher: nn.Module) -> tuple[int, int]:
+def teacher_shape(teacher: nn.Module) -> tuple[int, int]:
+    """``(in_channels, num_classes)`` of a convolutional classifier."""
     convs = [m for m in teacher.modules() if isinstance(m, nn.Conv2d)]
     linears = [m for m in teacher.modules() if isinstance(m, nn.Linear)]
     if not convs or not linears:
@@ -101,43 +146,9 @@ def _teacher_shape(teacher: nn.Module) -> tuple[int, int]:
     return convs[0].in_channels, linears[-1].out_features
 
 
-def prepare_inputs(
-    config: PredictorConfig,
-    space: SearchSpace,
-    teacher: nn.Module,
-    data: Any,
-    archs: Sequence[Arch],
-    teacher_acc: float,
-    *,
-    targets: Sequence[float] | None = None,
-    key: str = "",
-    grams: Tensor | None = None,
-    one_batch: bool = False,
-) -> TaskInputs:
-    """Builds the predictor's inputs for ``archs`` on one task.
-
-    Args:
-        config (PredictorConfig): The predictor's settings (noise, sample size, featurizer).
-        space (SearchSpace): The teacher's space; ``archs`` are its members.
-        teacher (nn.Module): The trained teacher.
-        data (DatasetSplits): The task's data (its training split is sampled).
-        archs (Sequence[Arch]): The students.
-        teacher_acc (float): The teacher's measured accuracy.
-        targets (Sequence[float], optional): Measured accuracies of ``archs``.
-        key (str, optional): A name for the task.
-        grams (Tensor, optional): Functional maps of ``[space.teacher, *archs]``
-            computed before (e.g. cached in a record store).
-        one_batch (bool, optional): Build the graphs straight into one `Batch`
-            (``space.graph_batch``: fast for many candidates; the inputs cannot
-            then be subset). (default: `False`)
-
-    Returns:
-        TaskInputs: The inputs.
-
-    Raises:
-        ValueError: If the teacher's classes or image channels differ from the data's.
-    """
-    channels, classes = _teacher_shape(teacher)
+def check_task_fits(teacher: nn.Module, data: Any) -> None:
+    """Raises a `ValueError` if the teacher's classes or image channels differ from the data's."""
+    channels, classes = teacher_shape(teacher)
     if classes != data.num_classes:
         raise ValueError(
             f"the teacher's head has {classes} classes but the dataset has {data.num_classes}"
@@ -146,65 +157,118 @@ def prepare_inputs(
         raise ValueError(
             f"the teacher takes {channels}-channel images but the dataset has {data.channels}"
         )
-    archs = list(archs)
-    k, c = data.num_classes, data.channels
-    size = data.image_size
-    t_params = space.params(space.teacher, k, c)
-    t_flops = space.flops(space.teacher, k, c, size)
-    cost = torch.tensor(
-        [
-            [
-                math.log(space.params(a, k, c) / t_params),
-                math.log(space.flops(a, k, c, size) / t_flops),
-            ]
-            for a in archs
-        ],
-        dtype=torch.float32,
-    ).view(-1, 2)
-    if grams is None:
-        grams = functional_maps(space, teacher, [space.teacher, *archs], config.noise)
-    if grams.shape[0] != len(archs) + 1:
-        raise ValueError(f"grams must hold the teacher's and {len(archs)} students' maps")
+
+
+def prepare_context(
+    config: PredictorConfig,
+    space: SearchSpace,
+    teacher: nn.Module,
+    data: Any,
+    teacher_acc: float,
+    *,
+    key: str = "",
+    teacher_gram: Tensor | None = None,
+) -> TaskContext:
+    """The task's context: its dataset sample (``config.per_class`` images a class of the
+    training split) with fixed features, and the teacher's functional map and accuracy.
+
+    Raises:
+        ValueError: If the teacher's classes or image channels differ from the data's.
+    """
+    check_task_fits(teacher, data)
+    if teacher_gram is None:
+        teacher_gram = functional_maps(space, teacher, [space.teacher], config.noise)[0]
     images, labels = sample_per_class(data, config.per_class, seed=config.seed)
     images = standardize(images)
     with torch.no_grad():
         features = ConvFeatures(IMAGE_FEATURES, seed=config.seed)(images)
+    return TaskContext(
+        images=images,
+        image_features=features,
+        image_labels=labels,
+        teacher_gram=teacher_gram,
+        teacher_acc=float(teacher_acc),
+        num_classes=data.num_classes,
+        key=key,
+    )
+
+
+def prepare_students(
+    config: PredictorConfig,
+    space: SearchSpace,
+    teacher: nn.Module,
+    data: Any,
+    archs: Sequence[Arch],
+    *,
+    targets: Sequence[float] | Tensor | None = None,
+    grams: Tensor | None = None,
+    one_batch: bool = False,
+) -> StudentInputs:
+    """The inputs of ``archs`` on one task.
+
+    Args:
+        config (PredictorConfig): The predictor's settings (the noise input).
+        space (SearchSpace): The teacher's space; ``archs`` are its members.
+        teacher (nn.Module): The trained teacher.
+        data (DatasetSplits): The task's data (its shape sets the costs).
+        archs (Sequence[Arch]): The students.
+        targets (Sequence[float], optional): Their measured accuracies.
+        grams (Tensor, optional): Their functional maps, computed before (e.g. cached
+            in a record store).
+        one_batch (bool, optional): Build the graphs straight into one `Batch` (fast for
+            many candidates; the inputs cannot then be subset). (default: `False`)
+    """
+    archs = list(archs)
+    k, c, size = data.num_classes, data.channels, data.image_size
+    simple = torch.as_tensor(space.arch_features(archs, k, c, size), dtype=torch.float32)
+    simple = simple.view(len(archs), len(ARCH_FEATURES))
+    if grams is None:
+        grams = functional_maps(space, teacher, archs, config.noise)
+    if grams.shape[0] != len(archs):
+        raise ValueError(f"grams hold {grams.shape[0]} maps for {len(archs)} students")
     batch = None
     if one_batch:
         builder = getattr(space, "graph_batch", None)
         batch = (
             builder(archs) if builder else Batch.from_data_list([space.to_graph(a) for a in archs])
         )
-    return TaskInputs(
+    return StudentInputs(
         archs=archs,
         graphs=[] if one_batch else [space.to_graph(a) for a in archs],
         batch=batch,
         flat=torch.stack([flat_encoding(a, space.teacher) for a in archs]).view(len(archs), -1),
-        cost=cost,
-        student_grams=grams[1:],
-        teacher_gram=grams[0],
-        images=images,
-        image_features=features,
-        image_labels=labels,
-        teacher_acc=float(teacher_acc),
-        num_classes=k,
-        targets=None if targets is None else torch.tensor(list(targets), dtype=torch.float32),
-        key=key,
+        cost=simple[:, :2].clone(),
+        simple=simple,
+        grams=grams,
+        targets=None if targets is None else torch.as_tensor(targets, dtype=torch.float32),
     )
 
 
-def teacher_support(inputs: TaskInputs, space: SearchSpace) -> TaskInputs:
-    """The support set of teacher-guided adaptation: the teacher itself as a
-    student (its graph, zero relative cost, its own functional map) labelled
-    with its measured accuracy."""
+def teacher_row(space: SearchSpace, context: TaskContext) -> StudentInputs:
+    """The teacher as a student of its own task: its graph, zero relative cost, its own
+    functional map, labelled with its measured accuracy."""
     teacher = space.teacher
-    return replace(
-        inputs,
-        batch=None,
+    simple = torch.zeros(1, len(ARCH_FEATURES))
+    simple[0, 2:] = 1.0
+    return StudentInputs(
         archs=[teacher],
         graphs=[space.to_graph(teacher)],
         flat=flat_encoding(teacher, teacher).view(1, -1),
         cost=torch.zeros(1, 2),
-        student_grams=inputs.teacher_gram[None],
-        targets=torch.tensor([inputs.teacher_acc]),
+        simple=simple,
+        grams=context.teacher_gram[None],
+        targets=torch.tensor([context.teacher_acc]),
     )
+
+
+def support_set(teacher: StudentInputs, shots: StudentInputs | None = None) -> StudentInputs:
+    """The support set of adaptation, the same at meta-training, validation and
+    prediction: the teacher's row first (DaSS's teacher-guided adaptation), then the
+    measured students, if any, with their measured accuracies."""
+    if teacher.targets is None or len(teacher) != 1:
+        raise ValueError("the support set starts with the teacher's row, with its accuracy")
+    if shots is None or len(shots) == 0:
+        return teacher
+    if shots.targets is None:
+        raise ValueError("measured students in the support set need their accuracies")
+    return teacher.join(shots)

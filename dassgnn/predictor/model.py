@@ -20,8 +20,8 @@ from dassgnn.encoders import (
     gram_similarity,
 )
 from dassgnn.predictor.config import PredictorConfig
-from dassgnn.predictor.inputs import IMAGE_FEATURES, TaskInputs
-from dassgnn.space import GraphSchema
+from dassgnn.predictor.inputs import IMAGE_FEATURES, StudentInputs, TaskContext
+from dassgnn.space import ARCH_FEATURES, GraphSchema
 
 
 class DaSSPredictor(nn.Module):
@@ -33,23 +33,28 @@ class DaSSPredictor(nn.Module):
     classes); every student is embedded by its architecture (a GNN over its
     graph, or its flat choice vector), its cost relative to the teacher, and its
     functional map with the teacher's weights remapped into it (and the map's
-    similarity to the teacher's). The fusion head, an MLP, maps
-    $[\mathbf{t} \,\|\, \mathbf{s}_i]$ to the predicted accuracy:
+    similarity to the teacher's). The prediction is a linear size prior on the
+    student's simple features $\mathbf{x}_i$ (log parameters and FLOPs, depth and
+    width of its stages, all relative to the teacher) plus a correction by the
+    fusion MLP on $[\mathbf{t} \,\|\, \mathbf{s}_i]$:
 
     $$
-    \hat a_i = \mathrm{MLP}_\theta\big([\mathbf{t} \,\|\, \mathbf{s}_i]\big).
+    \hat a_i = \mathbf{w}^\top \mathbf{x}_i + b
+    + \mathrm{MLP}_\theta\big([\mathbf{t} \,\|\, \mathbf{s}_i]\big).
     $$
 
-    Branches that the config switches off are fed as zeros, so ablations share
-    one architecture. The head's parameters $\theta$ are the ones Meta-SGD
-    adapts on the teacher ([`MetaSGD`][dassgnn.predictor.MetaSGD]).
+    Branches that the config switches off are fed as zeros (the prior is dropped),
+    so ablations share one architecture. The parameters of the prior and of the MLP,
+    $\phi = (\mathbf{w}, b, \theta)$, are the ones Meta-SGD adapts on the support set
+    ([`MetaSGD`][dassgnn.predictor.MetaSGD]).
 
     Args:
         config (PredictorConfig): The settings.
         schema (GraphSchema): The graph schema of the spaces it reads.
 
     Shapes:
-        - **input:** [`TaskInputs`][dassgnn.predictor.TaskInputs] of $B$ students
+        - **input:** a [`TaskContext`][dassgnn.predictor.TaskContext] and
+          [`StudentInputs`][dassgnn.predictor.StudentInputs] of $B$ students
         - **output:** $(B,)$ predicted accuracies
     """
 
@@ -93,11 +98,13 @@ class DaSSPredictor(nn.Module):
             nn.ReLU(),
             nn.Linear(h, 1),
         )
+        self.prior = nn.Linear(len(ARCH_FEATURES), 1)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """Re-initialises every trainable layer from ``config.seed`` (the global
-        random state is left as it was; the fixed featurizer is not trainable)."""
+        random state is left as it was; the fixed featurizer is not trainable).
+        The size prior starts at zero."""
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.config.seed)
             self._reset()
@@ -114,68 +121,89 @@ class DaSSPredictor(nn.Module):
         for layer in self.head:
             if isinstance(layer, nn.Linear):
                 layer.reset_parameters()
+        nn.init.zeros_(self.prior.weight)
+        nn.init.zeros_(self.prior.bias)
 
-    def embed_task(self, inputs: TaskInputs) -> Tensor:
+    def embed_task(self, context: TaskContext) -> Tensor:
         """The task's embedding $\\mathbf{t}$, $(1, \\text{task\\_size})$."""
         cfg, h = self.config, self.config.hidden
         parts = []
         if cfg.uses("dataset"):
             feats = (
-                self.featurizer(inputs.images)
+                self.featurizer(context.images)
                 if self.featurizer is not None
-                else inputs.image_features
+                else context.image_features
             )
-            parts.append(self.dataset(feats, inputs.image_labels))
+            parts.append(self.dataset(feats, context.image_labels))
         else:
             parts.append(torch.zeros(1, h))
         if cfg.uses("teacher"):
-            parts.append(self.gram(inputs.teacher_gram[None]))
-            acc = torch.tensor([[inputs.teacher_acc, math.log2(inputs.num_classes) / 8]])
+            parts.append(self.gram(context.teacher_gram[None]))
+            acc = torch.tensor([[context.teacher_acc, math.log2(context.num_classes) / 8]])
             parts.append(acc)
         else:
             parts.append(torch.zeros(1, h // 2 + 2))
         return torch.cat(parts, dim=-1)
 
-    def embed_students(self, inputs: TaskInputs) -> Tensor:
+    def embed_students(self, context: TaskContext, students: StudentInputs) -> Tensor:
         """The students' embeddings $\\mathbf{s}_i$, $(B, \\text{student\\_size})$."""
-        cfg, h, b = self.config, self.config.hidden, len(inputs)
+        cfg, h, b = self.config, self.config.hidden, len(students)
         parts = []
         if cfg.uses("arch"):
             if cfg.arch_encoder == "flat":
-                parts.append(self.arch(inputs.flat))
+                parts.append(self.arch(students.flat))
             else:
-                batch = inputs.graph_batch()
+                batch = students.graph_batch()
                 if self.config.drop_node_features:
                     batch = batch.clone()
                     batch.x = batch.x * self.node_mask
                 parts.append(self.arch(batch))
         else:
             parts.append(torch.zeros(b, h))
-        parts.append(inputs.cost if cfg.uses("cost") else torch.zeros(b, 2))
+        parts.append(students.cost if cfg.uses("cost") else torch.zeros(b, 2))
         if cfg.uses("student"):
-            parts.append(self.gram(inputs.student_grams))
-            sim = gram_similarity(inputs.student_grams, inputs.teacher_gram)
+            parts.append(self.gram(students.grams))
+            sim = gram_similarity(students.grams, context.teacher_gram)
             parts.append(sim[:, None])
         else:
             parts.append(torch.zeros(b, h // 2 + 1))
         return torch.cat(parts, dim=-1)
 
     def fuse(
-        self, task: Tensor, students: Tensor, params: Mapping[str, Tensor] | None = None
+        self,
+        task: Tensor,
+        students: Tensor,
+        simple: Tensor,
+        params: Mapping[str, Tensor] | None = None,
     ) -> Tensor:
-        """The head on $[\\mathbf{t} \\| \\mathbf{s}_i]$, optionally with other
-        (adapted) head parameters: $(B,)$."""
+        """The prediction from the task's and the students' embeddings and the students'
+        simple features, optionally with other (adapted) parameters of the prior and the
+        head (named as in `adapted_parameters()`): $(B,)$."""
         x = torch.cat([task.expand(students.shape[0], -1), students], dim=-1)
         if params is None:
-            return self.head(x).squeeze(-1)
-        return functional_call(self.head, dict(params), (x,)).squeeze(-1)
+            out = self.head(x).squeeze(-1)
+            if self.config.uses("prior"):
+                out = out + self.prior(simple).squeeze(-1)
+            return out
+        head = {n[len("head.") :]: p for n, p in params.items() if n.startswith("head.")}
+        out = functional_call(self.head, head, (x,)).squeeze(-1)
+        if self.config.uses("prior"):
+            prior = {n[len("prior.") :]: p for n, p in params.items() if n.startswith("prior.")}
+            out = out + functional_call(self.prior, prior, (simple,)).squeeze(-1)
+        return out
 
-    def forward(self, inputs: TaskInputs) -> Tensor:
-        return self.fuse(self.embed_task(inputs), self.embed_students(inputs))
+    def forward(self, context: TaskContext, students: StudentInputs) -> Tensor:
+        return self.fuse(
+            self.embed_task(context), self.embed_students(context, students), students.simple
+        )
 
-    def head_parameters(self) -> dict[str, Tensor]:
-        """The head's parameters by name (those Meta-SGD adapts)."""
-        return dict(self.head.named_parameters())
+    def adapted_parameters(self) -> dict[str, Tensor]:
+        """The parameters Meta-SGD adapts, by name: the fusion head's and the size
+        prior's (``head.*``, ``prior.*``)."""
+        out: dict[str, Tensor] = {f"head.{n}": p for n, p in self.head.named_parameters()}
+        if self.config.uses("prior"):
+            out.update({f"prior.{n}": p for n, p in self.prior.named_parameters()})
+        return out
 
     def __repr__(self) -> str:
         return (
@@ -195,10 +223,35 @@ def pairwise_rank_loss(pred: Tensor, target: Tensor, scale: float = 0.01) -> Ten
     return F.softplus(-diff_p[mask]).mean()
 
 
-def prediction_loss(pred: Tensor, target: Tensor, rank_weight: float) -> Tensor:
-    """Squared error in accuracy points (percent squared / 100) plus
-    ``rank_weight`` times [`pairwise_rank_loss`][dassgnn.predictor.model.pairwise_rank_loss]."""
-    mse = F.mse_loss(pred * 10, target * 10)
+def prediction_loss(
+    pred: Tensor, target: Tensor, rank_weight: float, weight: Tensor | None = None
+) -> Tensor:
+    """Squared error in accuracy points (percent squared / 100), weighted by ``weight``
+    (normalised to sum to one; default equal), plus ``rank_weight`` times
+    [`pairwise_rank_loss`][dassgnn.predictor.model.pairwise_rank_loss]."""
+    err = (pred * 10 - target * 10) ** 2
+    w = torch.ones_like(err) if weight is None else weight
+    mse = (err * w).sum() / w.sum().clamp_min(1e-12)
     if rank_weight == 0 or pred.numel() < 2:
         return mse
     return mse + rank_weight * pairwise_rank_loss(pred, target)
+
+
+def support_weights(size: int, teacher_weight: float) -> Tensor:
+    """The weights of a support set's rows in the support loss: ``teacher_weight`` for
+    the teacher (row 0) and one share of weight 1 for each of the ``size - 1`` measured
+    students, so that the teacher's weight does not fade as students are added."""
+    w = torch.ones(size)
+    if size > 1:
+        w[1:] = 1.0 / (size - 1)
+    w[0] = teacher_weight if size > 1 else 1.0
+    return w
+
+
+def support_loss(pred: Tensor, target: Tensor, config: PredictorConfig) -> Tensor:
+    """The loss Meta-SGD's inner loop minimises on a support set (the teacher's row
+    first): [`prediction_loss`][dassgnn.predictor.model.prediction_loss] with
+    [`support_weights`][dassgnn.predictor.model.support_weights], the same in
+    meta-training, validation and prediction."""
+    weight = support_weights(pred.numel(), config.teacher_weight)
+    return prediction_loss(pred, target, config.rank_weight, weight)

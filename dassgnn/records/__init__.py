@@ -20,6 +20,7 @@ by [`default_store_path()`][dassgnn.records.default_store_path]::
 from dassgnn.records.analysis import (
     format_dataset_summary,
     format_label_report,
+    is_discriminating,
     label_report,
     task_report,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "format_dataset_summary",
     "format_label_report",
     "format_stats",
+    "is_discriminating",
     "label_report",
     "lock_path",
     "merge_stores",

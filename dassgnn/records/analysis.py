@@ -67,6 +67,17 @@ def _seed_figures(
     }
 
 
+def is_discriminating(quality: dict[str, Any]) -> bool:
+    """Whether a task's labels can tell ranking methods apart: seed-mean reliability
+    >= 0.9, best student below 95 %, KD spread at least three times the mean seed-to-seed
+    difference (``quality`` is a [`task_report`][dassgnn.records.analysis.task_report])."""
+    q = quality
+    if not q or np.isnan(q.get("mean_rho", float("nan"))):
+        return False
+    spread = q["kd_max"] - q["kd_min"]
+    return bool(q["mean_rho"] >= 0.9 and q["kd_max"] < 0.95 and spread >= 3 * q["seed_diff"])
+
+
 def task_report(store: RecordStore, task_key: str) -> dict[str, Any]:
     """Label-quality figures of one task's runs (all recipes of the task's KD runs pooled
     by architecture and seed; a task is expected to use one recipe).

@@ -9,13 +9,16 @@
 [`search()`][dassgnn.search.search] derives the search space from the teacher
 ([`space_for_teacher()`][dassgnn.search.space_for_teacher]: the library's ResNets and
 torchvision-style BasicBlock ResNets), scores a sampled pool or runs NSGA-II with the
-predictor as surrogate, and returns a [`SearchResult`][dassgnn.search.SearchResult].
+predictor as surrogate, and returns a [`SearchResult`][dassgnn.search.SearchResult]. With
+``shots=k`` it first KD-trains $k$ candidates spread over the cost range and lets the predictor
+adapt on their measured accuracies (`dassgnn.search.shots`).
 """
 
 from dassgnn.search.api import STRATEGIES, search
 from dassgnn.search.evolution import PYMOO_MISSING, ArchCodec
 from dassgnn.search.result import Candidate, SearchResult, pareto_front
 from dassgnn.search.scoring import Scorer, measure_latency
+from dassgnn.search.shots import MeasuredStudent, choose_shots, label_recipe, measure_students
 from dassgnn.search.teacher import (
     TeacherCheckpointError,
     UnsupportedTeacherError,
@@ -29,12 +32,16 @@ __all__ = [
     "STRATEGIES",
     "ArchCodec",
     "Candidate",
+    "MeasuredStudent",
     "Scorer",
     "SearchResult",
     "TeacherCheckpointError",
     "UnsupportedTeacherError",
+    "choose_shots",
+    "label_recipe",
     "load_teacher",
     "measure_latency",
+    "measure_students",
     "pareto_front",
     "search",
     "space_for_teacher",

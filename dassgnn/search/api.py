@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -17,6 +16,7 @@ from dassgnn.data.paths import num_classes_at
 from dassgnn.ranking import NotFittedError, RankingMethod, create_ranker
 from dassgnn.search.result import Candidate, SearchResult, pareto_front, rank_order
 from dassgnn.search.scoring import Scorer, measure_latency, scoring_teacher
+from dassgnn.search.shots import MeasuredStudent, choose_shots, label_recipe, measure_students
 from dassgnn.search.teacher import load_teacher, space_for_teacher, teacher_shape
 from dassgnn.space import Arch, SearchSpace
 from dassgnn.utils.validation import check_bool, check_choice, check_float, check_int, check_seed
@@ -120,6 +120,38 @@ def _budget_text(max_params: int | None, max_flops: int | None) -> str:
     return " and ".join(parts)
 
 
+@dataclasses.dataclass
+class _Setup:
+    """What the steps of a search share: the teacher's space and network, the data and
+    its shape, the ranking method and the budget."""
+
+    space: SearchSpace
+    model: nn.Module
+    data: Any
+    k: int
+    c: int
+    size: Any
+    ranker: RankingMethod
+    max_params: int | None
+    max_flops: int | None
+
+    def fits(self, a: Arch) -> bool:
+        """Whether ``a`` is within the parameter and FLOP budgets."""
+        return (
+            self.max_params is None or self.space.params(a, self.k, self.c) <= self.max_params
+        ) and (
+            self.max_flops is None
+            or self.space.flops(a, self.k, self.c, self.size) <= self.max_flops
+        )
+
+    def candidate(self, a: Arch, score: float) -> Candidate:
+        """A scored candidate with its costs."""
+        sp = self.space
+        return Candidate(
+            a, score, sp.params(a, self.k, self.c), sp.flops(a, self.k, self.c, self.size)
+        )
+
+
 def search(
     teacher: nn.Module | str | os.PathLike[str],
     data: DataLike,
@@ -136,12 +168,14 @@ def search(
     pareto: bool = False,
     cost: str | None = None,
     image_size: int | None = None,
+    shots: int = 0,
     seed: int = 0,
     device: str | torch.device = "cpu",
     chunk: int = 512,
     progress: bool = False,
 ) -> SearchResult:
-    r"""Ranks students of ``teacher`` for ``data`` within a budget, without training them.
+    r"""Ranks students of ``teacher`` for ``data`` within a budget, training none of them, or
+    only ``shots`` of them.
 
     The space is derived from the teacher
     ([`space_for_teacher()`][dassgnn.search.space_for_teacher]). With ``strategy="pool"``,
@@ -153,6 +187,13 @@ def search(
     student it scored is ranked. A latency budget is checked afterwards by timing the
     best-ranked students on ``device`` (see [`measure_latency()`][dassgnn.search.measure_latency])
     until ``top_k`` fit, at most $\max(10 k, 100)$ of them.
+
+    With ``shots`` $= k > 0$, $k$ of the candidates within the budget, spread over the cost
+    range (see `dassgnn.search.shots`), are KD-trained on ``device`` with the recipe of the
+    predictor's training labels; the method adapts on their measured accuracies (a few-shot
+    method such as ``"dass"`` or ``"ridge"``; the others ignore them) and ranks the other
+    candidates. The result lists the measured students with their accuracies and training
+    times (``result.measured``); they are not among ``result.candidates``.
 
     Args:
         teacher (nn.Module or path): The trained teacher: the library's
@@ -182,20 +223,26 @@ def search(
             ``"flops"``. (default: `None`)
         image_size (int, optional): Image size of a dataset given by name or path.
             (default: `None`, 32)
-        seed (int, optional): Seeds the sampling and the evolution. (default: `0`)
+        shots (int, optional): Candidates to KD-train and adapt on before ranking the rest;
+            0 trains none. (default: `0`)
+        seed (int, optional): Seeds the sampling, the evolution and the measured students'
+            training. (default: `0`)
         device (str or torch.device, optional): Where the teacher runs (functional maps,
-            its accuracy) and where latency is measured. (default: `"cpu"`)
+            its accuracy), where measured students train and where latency is measured.
+            (default: `"cpu"`)
         chunk (int, optional): Candidates per call of the method. (default: `512`)
         progress (bool, optional): Progress bars. (default: `False`)
 
     Returns:
-        SearchResult: The ``top_k`` candidates best first, the front if asked for, and
-        [`build()`][dassgnn.search.SearchResult.build] for their students.
+        SearchResult: The ``top_k`` candidates best first, the front if asked for, the
+        measured students, and [`build()`][dassgnn.search.SearchResult.build] for their
+        students.
 
     Raises:
         ValueError: For a bad setting, a budget no student of the space meets (the message
-            gives the smallest cost possible), data whose classes or channels differ from
-            the teacher's, or a data path in neither layout.
+            gives the smallest cost possible), more shots than candidates within the budget,
+            data whose classes or channels differ from the teacher's, or a data path in
+            neither layout.
         UnsupportedTeacherError: If the teacher cannot be mapped to a space.
         TeacherCheckpointError: If a teacher checkpoint does not load.
         ImportError: For ``strategy="evolution"`` without pymoo (``pip install
@@ -212,6 +259,7 @@ def search(
     generations = check_int(generations, "generations", minimum=1)
     population = check_int(population, "population", minimum=4)
     top_k = check_int(top_k, "top_k", minimum=1)
+    shots = check_int(shots, "shots", minimum=0)
     pareto = check_bool(pareto, "pareto")
     if cost is None:
         cost = "params" if max_params is not None and max_flops is None else "flops"
@@ -221,127 +269,224 @@ def search(
     seed = check_seed(seed)
     device = torch.device(device)
 
-    if isinstance(teacher, str | os.PathLike):
-        teacher = load_teacher(teacher)
-    space, model = space_for_teacher(teacher)
-    c, k = teacher_shape(model)
-    splits = _load_data(data, c, k, image_size)
-    k, size = splits.num_classes, splits.image_size
-    ranker = _method(method)
-    model = model.to(device).eval()
-
-    pool = space.sample(min(pool_size, _size(space)), seed=seed) if strategy == "pool" else []
-    smallest = _smallest(space, k, c, size, pool or space.sample(1, seed=seed))
-
-    def fits(a: Arch) -> bool:
-        return (max_params is None or space.params(a, k, c) <= max_params) and (
-            max_flops is None or space.flops(a, k, c, size) <= max_flops
-        )
-
-    if not fits(smallest):
-        raise ValueError(
-            f"no student meets the budget {_budget_text(max_params, max_flops)}: the "
-            f"smallest student of the space, {smallest.id}, has "
-            f"{space.params(smallest, k, c):,} parameters and "
-            f"{space.flops(smallest, k, c, size):,} FLOPs at {_pixels(size)} pixels (the teacher "
-            f"{space.params(space.teacher, k, c):,} and {space.flops(space.teacher, k, c, size):,})"
-        )
+    setup = _resolve(teacher, data, image_size, method, device, max_params, max_flops)
+    pool = (
+        setup.space.sample(min(pool_size, _size(setup.space)), seed=seed)
+        if strategy == "pool"
+        else []
+    )
+    smallest = _check_budget(setup, pool, seed)
     accuracy = None
-    if ranker.needs_fit:
+    if setup.ranker.needs_fit:
         from dassgnn.predictor import teacher_accuracy
 
-        accuracy = teacher_accuracy(model, splits)
-    scorer = Scorer(ranker, splits, scoring_teacher(space, model, accuracy), chunk, progress)
+        accuracy = teacher_accuracy(setup.model, setup.data)
+    teacher_ = scoring_teacher(setup.space, setup.model, accuracy)
+    scorer = Scorer(setup.ranker, setup.data, teacher_, chunk, progress)
     extra: dict[str, Any] = {}
     if strategy == "pool":
-        archs = [a for a in pool if fits(a)]
+        archs = [a for a in pool if setup.fits(a)]
         evaluated = len(pool)
         if not archs:
             archs = [smallest]
             extra["note"] = "no sampled student fits the budget; the smallest student does"
-        scorer(archs)
     else:
-        evaluated = _evolve(
-            space,
-            scorer,
-            fits,
-            k,
-            c,
-            size,
-            cost,
-            max_params,
-            max_flops,
-            population,
-            generations,
-            seed,
-        )
+        evaluated = _evolve(setup, scorer, cost, population, generations, seed)
         archs = list(scorer.cache)
     scores = scorer(archs)
-    cands = [
-        Candidate(a, s, space.params(a, k, c), space.flops(a, k, c, size))
-        for a, s in zip(archs, scores.tolist(), strict=True)
-    ]
+    measured: list[MeasuredStudent] = []
+    if shots:
+        archs, scores, measured = _few_shot(
+            setup, teacher_, archs, scores, shots, seed, device, chunk, progress
+        )
+    cands = [setup.candidate(a, s) for a, s in zip(archs, scores.tolist(), strict=True)]
     ranked = [
         cands[i] for i in rank_order(scores, [x.params for x in cands], [a.id for a in archs])
     ]
     front = pareto_front(cands, cost) if pareto else None
     if max_latency_ms is not None:
-        timer = _Timer(space, k, c, size, device)
+        timer = _Timer(setup.space, setup.k, setup.c, setup.size, device)
         ranked = _within_latency(ranked, top_k, max_latency_ms, timer, smallest)
         if front is not None:
             front = [dataclasses.replace(x, latency_ms=timer(x.arch)) for x in front]
             front = [
                 x for x in front if x.latency_ms is not None and x.latency_ms <= max_latency_ms
             ]
-    name = getattr(ranker, "name", "") or type(ranker).__name__
+    return _result(
+        setup,
+        ranked[:top_k],
+        strategy,
+        cost,
+        max_latency_ms,
+        evaluated,
+        len(archs) + len(measured),
+        seed,
+        front,
+        accuracy,
+        measured,
+        extra,
+    )
+
+
+def _resolve(
+    teacher: Any,
+    data: Any,
+    image_size: int | None,
+    method: str | RankingMethod,
+    device: torch.device,
+    max_params: int | None,
+    max_flops: int | None,
+) -> _Setup:
+    """The teacher's space and network (from a module or a checkpoint), the data, the
+    ranking method."""
+    if isinstance(teacher, str | os.PathLike):
+        teacher = load_teacher(teacher)
+    space, model = space_for_teacher(teacher)
+    c, k = teacher_shape(model)
+    splits = _load_data(data, c, k, image_size)
+    ranker = _method(method)
+    return _Setup(
+        space,
+        model.to(device).eval(),
+        splits,
+        splits.num_classes,
+        c,
+        splits.image_size,
+        ranker,
+        max_params,
+        max_flops,
+    )
+
+
+def _check_budget(setup: _Setup, pool: list[Arch], seed: int) -> Arch:
+    """The smallest student; raises if even it does not meet the budget."""
+    space, k, c, size = setup.space, setup.k, setup.c, setup.size
+    smallest = _smallest(space, k, c, size, pool or space.sample(1, seed=seed))
+    if not setup.fits(smallest):
+        raise ValueError(
+            f"no student meets the budget {_budget_text(setup.max_params, setup.max_flops)}: the "
+            f"smallest student of the space, {smallest.id}, has "
+            f"{space.params(smallest, k, c):,} parameters and "
+            f"{space.flops(smallest, k, c, size):,} FLOPs at {_pixels(size)} pixels (the teacher "
+            f"{space.params(space.teacher, k, c):,} and {space.flops(space.teacher, k, c, size):,})"
+        )
+    return smallest
+
+
+def _few_shot(
+    setup: _Setup,
+    teacher: Any,
+    archs: list[Arch],
+    scores: np.ndarray,
+    shots: int,
+    seed: int,
+    device: torch.device,
+    chunk: int,
+    progress: bool,
+) -> tuple[list[Arch], np.ndarray, list[MeasuredStudent]]:
+    """Chooses, KD-trains and adapts on ``shots`` candidates; the other candidates and their
+    scores after adaptation."""
+    if shots >= len(archs):
+        raise ValueError(
+            f"shots={shots} but only {len(archs)} candidate(s) fit the budget: measure fewer "
+            "students, or widen the budget or the pool"
+        )
+    space, k, c = setup.space, setup.k, setup.c
+    params = [space.params(a, k, c) for a in archs]
+    chosen = choose_shots(archs, scores, params, shots)
+    position = {a: i for i, a in enumerate(archs)}
+    measured = measure_students(
+        space,
+        chosen,
+        setup.data,
+        setup.model,
+        label_recipe(setup.ranker),
+        predicted=[scores[position[a]] for a in chosen],
+        seed=seed,
+        device=device,
+        progress=progress,
+    )
+    rest = [a for a in archs if a not in set(chosen)]
+    adapted = Scorer(
+        setup.ranker,
+        setup.data,
+        teacher,
+        chunk,
+        progress,
+        measured={m.arch: m.accuracy for m in measured},
+    )
+    return rest, adapted(rest), measured
+
+
+def _result(
+    setup: _Setup,
+    candidates: list[Candidate],
+    strategy: str,
+    cost: str,
+    max_latency_ms: float | None,
+    evaluated: int,
+    feasible: int,
+    seed: int,
+    front: list[Candidate] | None,
+    accuracy: float | None,
+    measured: list[MeasuredStudent],
+    extra: dict[str, Any],
+) -> SearchResult:
     from dassgnn.predictor import DaSSRanker
 
+    name = getattr(setup.ranker, "name", "") or type(setup.ranker).__name__
     return SearchResult(
-        candidates=ranked[:top_k],
-        space=space,
-        teacher=model,
-        num_classes=k,
-        in_channels=c,
-        image_size=size,
+        candidates=candidates,
+        space=setup.space,
+        teacher=setup.model,
+        num_classes=setup.k,
+        in_channels=setup.c,
+        image_size=setup.size,
         method=name,
         strategy=strategy,
         cost=cost,
-        budget={"max_params": max_params, "max_flops": max_flops, "max_latency_ms": max_latency_ms},
+        budget={
+            "max_params": setup.max_params,
+            "max_flops": setup.max_flops,
+            "max_latency_ms": max_latency_ms,
+        },
         evaluated=evaluated,
-        feasible=len(archs),
+        feasible=feasible,
         seed=seed,
         pareto=front,
         teacher_accuracy=accuracy,
-        score_name="predicted accuracy" if isinstance(ranker, DaSSRanker) else f"{name} score",
+        score_name="predicted accuracy"
+        if isinstance(setup.ranker, DaSSRanker)
+        else f"{name} score",
+        measured=measured,
         extra=extra,
     )
 
 
 def _evolve(
-    space: SearchSpace,
+    setup: _Setup,
     scorer: Scorer,
-    fits: Callable[[Arch], bool],
-    k: int,
-    c: int,
-    size: Any,
     cost: str,
-    max_params: int | None,
-    max_flops: int | None,
     population: int,
     generations: int,
     seed: int,
 ) -> int:
     from dassgnn.search.evolution import ArchCodec, run_nsga2
 
+    space, k, c, size = setup.space, setup.k, setup.c, setup.size
     codec = ArchCodec(space)
     seen: set[Arch] = set()
-    limits = [(m, f) for m, f in ((max_params, "params"), (max_flops, "flops")) if m is not None]
+    limits = [
+        (m, f)
+        for m, f in ((setup.max_params, "params"), (setup.max_flops, "flops"))
+        if m is not None
+    ]
 
     def evaluate(archs: list[Arch]) -> tuple[np.ndarray, np.ndarray]:
         seen.update(archs)
         params = np.array([space.params(a, k, c) for a in archs], dtype=float)
         flops = np.array([space.flops(a, k, c, size) for a in archs], dtype=float)
-        ok = [fits(a) for a in archs]
+        ok = [setup.fits(a) for a in archs]
         scores = np.zeros(len(archs))
         feasible = [a for a, f in zip(archs, ok, strict=True) if f]
         if feasible:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from dassgnn.search.shots import MeasuredStudent
 from dassgnn.space import Arch, SearchSpace
 
 __all__ = ["Candidate", "SearchResult", "pareto_front"]
@@ -101,6 +102,9 @@ class SearchResult:
         seed (int): The search's seed.
         teacher_accuracy (float or None): The teacher's test accuracy where it was measured.
         score_name (str): What the scores are (``"predicted accuracy"`` for ``"dass"``).
+        measured (list[MeasuredStudent]): The students KD-trained to adapt the method
+            (``shots``), with their measured accuracies and training times; empty for a
+            zero-shot search.
     """
 
     candidates: list[Candidate]
@@ -119,6 +123,7 @@ class SearchResult:
     pareto: list[Candidate] | None = None
     teacher_accuracy: float | None = None
     score_name: str = "score"
+    measured: list[MeasuredStudent] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -206,6 +211,7 @@ class SearchResult:
             },
             "candidates": [c.to_dict() for c in self.candidates],
             "pareto": None if self.pareto is None else [c.to_dict() for c in self.pareto],
+            "measured": [m.to_dict() for m in self.measured],
             **self.extra,
         }
 
@@ -240,7 +246,28 @@ class SearchResult:
         out = ["  ".join(f.format(x) for f, x in zip(fmt, head, strict=True))]
         out += ["  ".join(f.format(x) for f, x in zip(fmt, r, strict=True)) for r in lines]
         out.append(f"teacher: {_human(t_params)} params, {_human(t_flops)} FLOPs")
+        if self.measured and candidates is None:
+            out.append(self.measured_table())
         return "\n".join(out)
+
+    def measured_table(self) -> str:
+        """A plain-text table of the measured students: accuracy after KD, the score
+        before measurement, costs and training time."""
+        if not self.measured:
+            return "no student was measured (shots=0)"
+        total = sum(m.seconds for m in self.measured)
+        lines = [
+            f"measured students ({len(self.measured)}, KD-trained in {total:.0f} s, "
+            f"{total / len(self.measured):.0f} s each):",
+            f"{'KD acc %':>9}  {'before':>7}  {'params':>8}  {'FLOPs':>8}  {'s':>5}  arch",
+        ]
+        for m in sorted(self.measured, key=lambda m: -m.accuracy):
+            before = "nan" if math.isnan(m.predicted) else f"{m.predicted:.4f}"
+            lines.append(
+                f"{100 * m.accuracy:>9.2f}  {before:>7}  {_human(m.params):>8}  "
+                f"{_human(m.flops):>8}  {m.seconds:>5.0f}  {m.arch.id}"
+            )
+        return "\n".join(lines)
 
     def __repr__(self) -> str:
         best = "" if not self.candidates else f", best={self.candidates[0].arch.id!r}"

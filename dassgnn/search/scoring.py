@@ -80,6 +80,8 @@ class Scorer:
         teacher (Teacher): The teacher.
         chunk (int, optional): Candidates per call of ``method.score``. (default: `512`)
         progress (bool, optional): A progress bar. (default: `False`)
+        measured (dict[Arch, float], optional): Measured students passed to every call of
+            ``method.score`` (none of them may be scored). (default: `None`)
     """
 
     def __init__(
@@ -89,8 +91,10 @@ class Scorer:
         teacher: Teacher,
         chunk: int = 512,
         progress: bool = False,
+        measured: dict[Arch, float] | None = None,
     ) -> None:
         self.method, self.data, self.teacher = method, data, teacher
+        self.measured = measured
         self.chunk = check_int(chunk, "chunk", minimum=1)
         self.progress = progress
         self.cache: dict[Arch, float] = {}
@@ -104,7 +108,7 @@ class Scorer:
             bar = tqdm(total=len(todo), desc="scoring", unit="arch")
         for start in range(0, len(todo), self.chunk):
             part = todo[start : start + self.chunk]
-            scores = self.method.score(self.data, self.teacher, part)
+            scores = self.method.score(self.data, self.teacher, part, measured=self.measured)
             self.cache.update(zip(part, (float(s) for s in scores), strict=True))
             if bar is not None:
                 bar.update(len(part))

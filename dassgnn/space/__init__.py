@@ -2,6 +2,7 @@
 
 from dassgnn.space.arch import WIDTH_DENOMINATOR, Arch
 from dassgnn.space.base import (
+    ARCH_FEATURES,
     SPACES,
     BaseSpace,
     GraphSchema,
@@ -33,6 +34,7 @@ from dassgnn.space.torchvision import (
 )
 
 __all__ = [
+    "ARCH_FEATURES",
     "EDGE_TYPES",
     "NODE_FEATURES",
     "NUM_NODE_FEATURES",

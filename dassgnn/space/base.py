@@ -22,15 +22,32 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
 from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
 
 from dassgnn.registry import Registry
-from dassgnn.space.arch import Arch
+from dassgnn.space.arch import WIDTH_DENOMINATOR, Arch
+
+ARCH_FEATURES: tuple[str, ...] = (
+    "log_params",
+    "log_flops",
+    "depth_first",
+    "depth_middle",
+    "depth_last",
+    "width_first",
+    "width_middle",
+    "width_last",
+)
+"""The names of the columns of [`BaseSpace.arch_features()`][dassgnn.space.BaseSpace.arch_features]:
+the logarithms of the student's parameters and FLOPs over the teacher's, and the depth
+and mean width of its first, middle (the mean of the inner stages) and last stage,
+relative to the teacher's."""
 
 
 @dataclass(frozen=True)
@@ -200,6 +217,17 @@ class SearchSpace(Protocol):
         """The architecture as a PyG graph following `graph_schema`."""
         ...
 
+    def arch_features(
+        self,
+        archs: Sequence[Arch],
+        num_classes: int,
+        in_channels: int = 3,
+        image_size: int | tuple[int, int] = 32,
+    ) -> np.ndarray:
+        """$(n, 8)$ simple features relative to the teacher
+        ([`ARCH_FEATURES`][dassgnn.space.base.ARCH_FEATURES])."""
+        ...
+
 
 class BaseSpace:
     """The generic part of a search space: identity (key, equality, hashing)
@@ -253,6 +281,51 @@ class BaseSpace:
         """
         return self.check(Arch.from_id(arch_id))
 
+    def arch_features(
+        self,
+        archs: Sequence[Arch],
+        num_classes: int,
+        in_channels: int = 3,
+        image_size: int | tuple[int, int] = 32,
+    ) -> np.ndarray:
+        """Simple features of each architecture, relative to the teacher, in the
+        order of [`ARCH_FEATURES`][dassgnn.space.base.ARCH_FEATURES]: the same
+        eight columns for every space and stage count (the teacher's row is
+        ``[0, 0, 1, 1, 1, 1, 1, 1]``). Used by the ``ridge`` ranking method and as
+        the DaSS predictor's size prior.
+
+        The generic version reads an [`Arch`][dassgnn.space.Arch] as depths per
+        stage and widths in sixteenths of the teacher's; a space whose choices
+        mean something else overrides it.
+
+        Args:
+            archs (Sequence[Arch]): Members of the space.
+            num_classes (int): Classes of the task.
+            in_channels (int, optional): Image channels. (default: `3`)
+            image_size (int or tuple[int, int], optional): Image size. (default: `32`)
+
+        Returns:
+            np.ndarray: float64 $(len(archs), 8)$.
+        """
+        archs = self.check_all(archs)
+        space: Any = self  # a full space: params, flops and teacher come from the subclass
+        teacher = space.teacher
+        t_params = space.params(teacher, num_classes, in_channels)
+        t_flops = space.flops(teacher, num_classes, in_channels, image_size)
+        rows = []
+        for a in archs:
+            depth = [d / t for d, t in zip(a.depths, teacher.depths, strict=True)]
+            width = [float(np.mean(w)) / WIDTH_DENOMINATOR for w in a.widths]
+            rows.append(
+                [
+                    math.log(space.params(a, num_classes, in_channels) / t_params),
+                    math.log(space.flops(a, num_classes, in_channels, image_size) / t_flops),
+                    *_first_middle_last(depth),
+                    *_first_middle_last(width),
+                ]
+            )
+        return np.asarray(rows, dtype=np.float64).reshape(len(archs), len(ARCH_FEATURES))
+
     def graph_batch(self, archs: Sequence[Arch]) -> Batch:
         """The graphs of many architectures as one `Batch` (spaces may override
         this with a faster builder that gives the same graphs)."""
@@ -282,6 +355,11 @@ class BaseSpace:
 
     def __hash__(self) -> int:
         return hash(self.key)
+
+
+def _first_middle_last(values: Sequence[float]) -> tuple[float, float, float]:
+    inner = values[1:-1] or values
+    return values[0], float(np.mean(inner)), values[-1]
 
 
 SPACES: Registry[SearchSpace] = Registry("search space")

@@ -128,35 +128,82 @@ def test_students_are_sampled_per_task_unless_shared():
 
 
 @pytest.mark.shared_data
-def test_the_committed_plan_parses():
+def _committed_plan() -> Plan:
     from pathlib import Path
 
     import dassgnn
 
-    plan = Plan.from_file(Path(dassgnn.__file__).parent / "assets" / "meta_dataset.toml")
+    return Plan.from_file(Path(dassgnn.__file__).parent / "assets" / "meta_dataset.toml")
+
+
+def test_the_committed_plan_parses():
+    plan = _committed_plan()
     roles = [j.role for j in plan.teacher_jobs()]
-    assert roles.count("meta-test") == 10 and roles.count("meta-train") == 24
+    assert roles.count("meta-test") == 15 and roles.count("meta-train") == 24 + 22
     shapes = {
         tuple(j.space["widths"]) + tuple(j.space["depths"])
         for j in plan.teacher_jobs()
         if j.role == "meta-train"
     }
-    assert len(shapes) == 4
+    assert len(shapes) == 6  # 4 shapes before issue 15, and 10-20-40 x2, 8-16-32 x2
     assert plan.recipe.min_steps == 200 and plan.recipe.eval_every == 0
     train = plan.select("meta-train")
     assert {j.role for j in train.teacher_jobs()} == {"meta-train"}
-    # 30 students a task with KD seed 0, and seed 1 for 10 students of six of them
-    assert len(train.student_jobs()) == 24 * 30 + 6 * 10
-    assert sum(j.seed == 1 for j in train.student_jobs()) == 6 * 10
+    # 30 students a task with KD seed 0, and seed 1 for 10 students of six of them; then
+    # 22 tasks of issue 15 with 24 students and KD seeds 0 and 1
+    assert len(train.student_jobs()) == 24 * 30 + 6 * 10 + 22 * 24 * 2
+    assert sum(j.seed == 1 for j in train.student_jobs()) == 6 * 10 + 22 * 24
     assert set(train.student_jobs()) < set(plan.student_jobs())
     with pytest.raises(ValueError, match=r"no task group has role='validation'.*meta-test"):
         plan.select("validation")
     extra = plan.select("meta-test", seeds=[1])
     assert {j.seed for j in extra.student_jobs()} == {1}
     assert {j.mode for j in extra.student_jobs()} == {"kd"}
-    assert len(extra.student_jobs()) == 5 * 40 + 5 * 32  # the first five tasks, then the added ones
+    assert len(extra.student_jobs()) == 5 * 40 + 10 * 32  # the first five, then the added ones
     with pytest.raises(ValueError, match=r"no run of the plan has a seed in seeds=\[7\]"):
         plan.select(seeds=[7])
+
+
+def test_the_committed_plan_keeps_meta_test_only_datasets_out_of_meta_training():
+    from dassgnn.data import META_TEST_ONLY
+
+    plan = _committed_plan()
+    for job in plan.teacher_jobs():
+        if job.task.dataset in META_TEST_ONLY:
+            assert job.role == "meta-test", f"{job.task.key} of {job.task.dataset} is {job.role}"
+    unseen = [j for j in plan.teacher_jobs() if j.task.dataset in META_TEST_ONLY]
+    assert {j.task.dataset for j in unseen} == set(META_TEST_ONLY) and len(unseen) >= 3
+    # a 4-stage teacher and a 3-stage one wider than the default 8-16-32
+    assert any(len(j.space["widths"]) == 4 for j in unseen)
+    assert any(len(j.space["widths"]) == 3 and j.space["widths"][0] > 8 for j in unseen)
+    weak = [j for j in plan.teacher_jobs() if j.recipe.min_steps < 100]
+    assert len(weak) >= 2 and {j.role for j in weak} == {"meta-train"}
+    new = [j for j in plan.select("meta-train", seeds=[1]).teacher_jobs()]
+    sizes = {j.task.image_size for j in new}
+    assert {16, 24, 32} <= sizes and {1, 3} <= {j.task.channels for j in new}
+
+
+def test_a_group_can_change_the_teacher_recipe():
+    plan = Plan.from_dict(
+        {
+            "teacher_recipe": {"epochs": 30, "lr": 0.1},
+            "tasks": [
+                {"dataset": "digits", "students": 2},
+                {"dataset": "digits", "students": 2, "teacher_recipe": {"epochs": 1}},
+            ],
+        }
+    )
+    strong, weak = plan.teacher_jobs()
+    assert strong.recipe.epochs == 30 and weak.recipe.epochs == 1 and weak.recipe.lr == 0.1
+    assert strong.teacher_id != weak.teacher_id
+    assert {j.teacher.recipe.epochs for j in plan.student_jobs()} == {30, 1}
+    for bad, error, match in [
+        ({"epochs": "two"}, TypeError, "epochs"),
+        ({"epoch": 2}, ValueError, r"teacher_recipe has unknown keys \['epoch'\]"),
+        (3, TypeError, "teacher_recipe of a task group must be a table"),
+    ]:
+        with pytest.raises(error, match=match):
+            Plan.from_dict({"tasks": [{"dataset": "digits", "teacher_recipe": bad}]})
 
 
 # what a new user writes by mistake, and the message that says what to write instead

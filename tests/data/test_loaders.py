@@ -7,6 +7,7 @@ import torch
 from PIL import Image
 
 from dassgnn.data import (
+    META_TEST_ONLY,
     DatasetSplits,
     ImageDataset,
     data_dir,
@@ -59,6 +60,27 @@ def test_load_dataset_uses_the_env_setting(shared_data):
     assert data_dir() == shared_data
     splits = load_dataset("usps")
     assert len(splits.test) == 2007
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize(
+    ("name", "sizes", "shape", "classes", "first_class"),
+    [
+        ("medical_mnist", (3600, 1200), (32, 32, 1), 6, "AbdomenCT"),
+        ("fer2013", (2800, 955), (48, 48, 1), 7, "angry"),
+        ("simpsons_mnist", (3000, 1000), (28, 28, 3), 10, None),
+        ("chinese_mnist", (11250, 3750), (64, 64, 1), 15, None),
+        ("blood_cells", (3600, 1200), (32, 32, 3), 8, "basophil"),
+    ],
+)
+def test_new_domains_load_by_name(shared_data, name, sizes, shape, classes, first_class):
+    splits = load_dataset(name)
+    assert (len(splits.train), len(splits.test)) == sizes
+    assert splits.train.images.shape[1:] == shape and splits.train.images.dtype == np.uint8
+    assert splits.num_classes == classes and splits.name == name
+    assert sorted(set(splits.test.labels.tolist())) == list(range(classes))
+    if first_class is not None:
+        assert splits.classes[0].lower() == first_class.lower()
 
 
 def _write_npz(path: Path, digits: DatasetSplits, **drop: bool) -> None:
@@ -134,9 +156,15 @@ def test_registry_names():
     names = list_datasets()
     for name in ("cifar10", "fashion_mnist", "usps", "omniglot_small1", "omniglot_small2"):
         assert name in names
+    for name in ("medical_mnist", "fer2013", "simpsons_mnist", "chinese_mnist", "blood_cells"):
+        assert name in names
+    assert set(META_TEST_ONLY) == {"fer2013", "blood_cells"} and set(META_TEST_ONLY) <= set(names)
     assert {"mnist5k", "digits", "skimage_textures"} <= set(names)
     assert list_datasets("omniglot*") == ["omniglot_small1", "omniglot_small2"]
-    with pytest.raises(KeyError, match="unknown dataset 'cifar100'; valid names: cifar10, "):
+    with pytest.raises(
+        KeyError,
+        match="unknown dataset 'cifar100'; valid names: blood_cells, chinese_mnist, cifar10, ",
+    ):
         load_dataset("cifar100")
 
 

@@ -72,6 +72,16 @@ def test_bad_checkpoints(tmp_path, fitted):
     torch.save({**data, "version": 0}, old)
     with pytest.raises(CheckpointError, match="format version 0"):
         DaSSRanker.load(old)
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    with pytest.raises(CheckpointError, match="is empty"):
+        DaSSRanker.load(empty)
+    with pytest.raises(CheckpointError, match="is a directory"):
+        DaSSRanker.load(tmp_path)
+    foreign = tmp_path / "metad2a.pt"
+    torch.save({**data, "method": "metad2a"}, foreign)
+    with pytest.raises(CheckpointError, match="of the ranking method 'metad2a', not 'dass'"):
+        DaSSRanker.load(foreign)
 
 
 def test_bad_inputs(fitted, digits16, teacher, small_space):
@@ -92,3 +102,30 @@ def test_bad_inputs(fitted, digits16, teacher, small_space):
         fitted.score(digits16, wrong, [small_space.teacher])
     with open_default_store() as store, pytest.raises(ValueError, match="not meta-train tasks"):
         DaSSRanker(TINY, val_tasks=["nosuch"]).fit(store)
+
+
+def test_measured_students_join_the_teacher_in_the_support_set(fitted, digits16, teacher):
+    space = teacher.space
+    archs = space.sample(14, seed=5)
+    candidates, shots = archs[:8], archs[8:]
+    zero = fitted.score(digits16, teacher, candidates)
+    high = {a: 0.99 for a in shots}
+    low = {a: 0.2 for a in shots}
+    up = fitted.score(digits16, teacher, candidates, measured=high)
+    down = fitted.score(digits16, teacher, candidates, measured=low)
+    assert up.shape == down.shape == (8,)
+    # adapting on students measured high (low) moves the predictions up (down)
+    assert up.mean() > zero.mean() > down.mean()
+    again = fitted.score(digits16, teacher, candidates, measured=dict(reversed(high.items())))
+    assert np.allclose(again, up, atol=1e-6)
+    with pytest.raises(ValueError, match="is also a measured student"):
+        fitted.score(digits16, teacher, candidates, measured={candidates[0]: 0.5})
+
+
+def test_scores_do_not_depend_on_the_chunk_size(fitted, digits16, teacher, monkeypatch):
+    import dassgnn.predictor.estimator as estimator
+
+    archs = teacher.space.sample(11, seed=8)
+    whole = fitted.score(digits16, teacher, archs)
+    monkeypatch.setattr(estimator, "CHUNK", 4)
+    assert np.allclose(fitted.score(digits16, teacher, archs), whole, atol=1e-5)

@@ -22,7 +22,7 @@ class Widths(RankingMethod):
     def __init__(self) -> None:
         pass
 
-    def _score(self, task, teacher, archs):
+    def _score(self, task, teacher, archs, measured):
         return np.array([np.mean([w for ws in a.widths for w in ws]) - a.num_blocks for a in archs])
 
 
@@ -163,3 +163,50 @@ def test_the_dass_predictor_scores_a_torchvision_space_exactly(digits16):
     result = search(model, digits16, method=ranker, pool_size=50, top_k=3, pareto=True)
     assert result.score_name == "predicted accuracy" and result.teacher_accuracy is not None
     assert np.isfinite([c.score for c in result]).all()
+
+
+def test_choose_shots_spreads_over_the_cost_range(small_space):
+    from dassgnn.search import choose_shots
+
+    archs = small_space.sample(40, seed=2)
+    params = [small_space.params(a, 5, 1) for a in archs]
+    scores = -np.asarray(params, dtype=float)  # the method prefers small students
+    chosen = choose_shots(archs, scores, params, 4)
+    order = sorted(range(40), key=lambda i: (params[i], archs[i].id))
+    bins = np.array_split(np.asarray(order), 4)
+    assert chosen == [archs[int(b[0])] for b in bins]  # the best-scored of each bin
+    assert choose_shots(archs, scores, params, 0) == []
+    with pytest.raises(ValueError, match="shots=41 but only 40 candidates"):
+        choose_shots(archs, scores, params, 41)
+
+
+@pytest.mark.slow
+def test_a_few_shot_search_trains_and_adapts_on_measured_students(
+    teacher, digits16, small_space, monkeypatch
+):
+    import dassgnn.search.api as api
+
+    quick = Recipe(epochs=1, min_steps=10, eval_every=0)  # the label recipe would take minutes
+    monkeypatch.setattr(api, "label_recipe", lambda method: quick)
+    budget = small_space.params(small_space.teacher, 5, 1) // 2
+    zero = search(teacher, digits16, max_params=budget, method="ridge", pool_size=80, top_k=5)
+    result = search(
+        teacher, digits16, max_params=budget, method="ridge", pool_size=80, top_k=5, shots=4
+    )
+    assert zero.measured == [] and len(result.measured) == 4
+    measured = {m.arch for m in result.measured}
+    assert not measured & {c.arch for c in result.candidates}
+    assert result.feasible == zero.feasible
+    for m in result.measured:
+        assert 0 <= m.accuracy <= 1 and m.seconds > 0 and m.params <= budget
+        _, run = distill(small_space, m.arch, digits16, teacher, quick, seed=0)
+        assert m.accuracy == pytest.approx(run.test_acc)  # the library's KD, seeded
+    params = [m.params for m in result.measured]
+    assert params == sorted(params) and params[-1] > 1.5 * params[0]  # spread over the cost
+    # ridge fitted on the measured students ranks the rest by predicted accuracy
+    assert all(abs(c.score) < 5 for c in result) and zero[0].score > 1000  # accuracy vs params
+    assert "measured students (4, KD-trained in" in result.table()
+    data = json.loads(result.to_json())
+    assert [m["arch"] for m in data["measured"]] == [m.arch.id for m in result.measured]
+    with pytest.raises(ValueError, match="shots=80 but only"):
+        search(teacher, digits16, max_params=budget, method="ridge", pool_size=80, shots=80)
