@@ -110,6 +110,12 @@ def test_missing_stores_fail_clearly_and_create_nothing(collected, tmp_path, cap
     missing = tmp_path / "missing.db"
     assert main(["records", "checkpoint", str(missing)]) == 2
     assert f"no record store at {missing}" in capsys.readouterr().err
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    assert main(["records", "checkpoint", str(empty)]) == 2
+    assert "is an empty database, not a dassgnn record store" in capsys.readouterr().err
+    assert empty.stat().st_size == 0
+    empty.unlink()
     target = tmp_path / "target.db"
     assert main(["records", "merge", str(target), str(db), str(missing)]) == 2
     assert f"no record store at {missing}" in capsys.readouterr().err

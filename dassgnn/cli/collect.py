@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from dassgnn.utils.validation import MAX_SEED
+
 _ONLY_FOR = {
     "group": ("batched",),
     "address": ("ray",),
@@ -182,8 +184,11 @@ def _seed(text: str) -> int:
         value = int(text)
     except ValueError:
         value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"a seed must be an integer >= 0, got {text!r}")
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(
+            f"a seed must be an integer in [0, 2**63 - 1] (the records keep 64-bit seeds), "
+            f"got {text!r}"
+        )
     return value
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,10 @@ def _number(text: str) -> int:
         number = float(value) * scale
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(number):
+        raise argparse.ArgumentTypeError(
+            f"must be a finite whole number, got {text!r}; leave the option out for no limit"
+        )
     if number != int(number) or number < 1:
         raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text!r}")
     return int(number)
@@ -24,7 +29,13 @@ def _number(text: str) -> int:
 
 def _search(args: argparse.Namespace) -> int:
     from dassgnn.search import load_teacher, search
+    from dassgnn.utils.device import check_device
 
+    check_device(args.device)  # before any work
+    if args.data_root is not None:
+        from dassgnn.bench.runner import environment_data_dir
+
+        environment_data_dir(args.data_root)
     method: Any = args.method
     if args.predictor is not None:
         from dassgnn.predictor import DaSSRanker
@@ -45,6 +56,7 @@ def _search(args: argparse.Namespace) -> int:
         top_k=args.top_k,
         pareto=args.pareto,
         image_size=args.image_size,
+        shots=args.shots,
         seed=args.seed,
         device=args.device,
         progress=not args.quiet,
@@ -62,7 +74,7 @@ def _search(args: argparse.Namespace) -> int:
     print(result.table())
     if result.pareto is not None:
         print(f"\nPareto front ({result.score_name} vs {result.cost}):")
-        print(result.table(result.pareto))
+        print(result.table(result.pareto, teacher_line=False))
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(result.to_json() + "\n")
@@ -102,6 +114,19 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--top-k", type=int, default=10, help="candidates shown (10)")
     p.add_argument("--pareto", action="store_true", help="also show the Pareto front")
     p.add_argument("--image-size", type=int, default=None, help="image size (32)")
+    p.add_argument(
+        "--shots",
+        type=int,
+        default=0,
+        help="candidates to KD-train (with the predictor's label recipe) and adapt on before "
+        "ranking the rest (0: none)",
+    )
+    p.add_argument(
+        "--data-root",
+        type=Path,
+        default=None,
+        help="folder of the registered .npz datasets (else DASSGNN_DATA)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", type=Path, default=None, metavar="OUT", help="write the result")

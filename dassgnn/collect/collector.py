@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from dassgnn.collect.executors import create_executor
 from dassgnn.collect.jobs import JobOutcome
 from dassgnn.collect.plan import Plan, StudentJob, TeacherJob
-from dassgnn.records import RecordStore, StudentRecord, collector_lock
+from dassgnn.records import RecordStore, StudentRecord, collector_lock, lock_path
 from dassgnn.records.codec import decode_state_dict, weights_sha
 from dassgnn.space import space_from_dict
 from dassgnn.utils.validation import check_bool
@@ -209,10 +209,16 @@ def collect(
             f"no record store at {path}: with students_only (--students-only) the store must "
             "be a copy of the one whose teachers teachers_only (--teachers-only) trained"
         )
+    stray = not lock_path(path).exists()  # a lock file this call creates
     with contextlib.ExitStack() as stack:
         stack.enter_context(collector_lock(path))
         if not isinstance(store, RecordStore):
-            store = stack.enter_context(RecordStore(path))
+            try:
+                store = stack.enter_context(RecordStore(path))
+            except Exception:  # a refused store keeps no lock file of ours beside it
+                if stray:
+                    lock_path(path).unlink(missing_ok=True)
+                raise
         report = CollectReport()
         teacher_jobs = plan.teacher_jobs()
         jobs = [] if teachers_only else plan.student_jobs()

@@ -221,6 +221,8 @@ class Plan:
         recipe (Recipe): The recipe of every student run (KD and scratch).
         teacher_recipe (Recipe): The recipe of every teacher.
         name (str): A label. store (str, optional): Default record-store path.
+        source (str, optional): The file the plan was read from (named in the messages of
+            `check()`).
     """
 
     groups: tuple[TaskGroup, ...]
@@ -228,6 +230,7 @@ class Plan:
     teacher_recipe: Recipe = field(default_factory=lambda: Recipe(epochs=40, lr=0.1))
     name: str = "plan"
     store: str | None = None
+    source: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not self.groups or not all(isinstance(g, TaskGroup) for g in self.groups):
@@ -319,7 +322,7 @@ class Plan:
         """
         data = read_plan_file(path)
         with reraise_in(str(path)):
-            return cls.from_dict(data)
+            return dataclasses.replace(cls.from_dict(data), source=str(path))
 
     def check(self) -> None:
         """Checks that the plan's data can be loaded, before anything trains:
@@ -333,11 +336,12 @@ class Plan:
             FileNotFoundError: If a dataset file or the data folder is missing.
             ImportError: If a shipped set's optional package is not installed.
             ValueError: If the data folder is not set, or a task asks for more
-                classes or images than the dataset has (the message names the
-                task group).
+                classes or images than the dataset has (the message names the plan
+                file, if any, and the task group).
         """
+        where = f"{self.source}: " if self.source else ""
         for i, group in enumerate(self.groups):
-            with reraise_in(f"tasks[{i}] ({group.dataset})"):
+            with reraise_in(f"{where}tasks[{i}] ({group.dataset})"):
                 if is_dataset_path(group.dataset):  # folders of mixed sizes are resized
                     source = load_path(group.dataset, size=group.image_size)
                 else:

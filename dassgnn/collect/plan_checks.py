@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
-from dassgnn.utils.validation import check_bool, check_int, check_ints, check_seed
+from dassgnn.utils.validation import MAX_SEED, check_bool, check_int, check_ints, check_seed
 
 __all__ = [
     "PLAN_KEYS",
@@ -200,7 +200,7 @@ def _check_seeds(value: Any, name: str) -> tuple[int, ...]:
         raise TypeError(
             f"{name} must be a list of seeds, got the int {value}; write {name} = [{value}]"
         )
-    seeds = check_ints(value, name, minimum=0)
+    seeds = check_ints(value, name, minimum=0, maximum=MAX_SEED)
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"{name} has repeated seeds: {list(seeds)}")
     return seeds

@@ -1,10 +1,9 @@
 """The dataset registry and the data folder setting.
 
 Datasets are created by name with [`load_dataset()`][dassgnn.data.load_dataset]. The ``.npz``
-datasets
-([`NPZ_DATASETS`][dassgnn.data.NPZ_DATASETS]) are read from one folder, given by ``root=`` or else
-by
-the ``DASSGNN_DATA`` environment variable (see [`data_dir()`][dassgnn.data.data_dir]). The shipped
+datasets ([`NPZ_DATASETS`][dassgnn.data.NPZ_DATASETS]) are read from one folder, given by
+``root=``, else by the ``DASSGNN_DATA`` environment variable, else ``../shared/datasets``
+beside a source checkout (see [`data_dir()`][dassgnn.data.data_dir]). The shipped
 sets of `dassgnn.data.shipped` need no folder.
 
 ``fer2013`` and ``blood_cells`` are **meta-test only**
@@ -61,11 +60,18 @@ DATASETS: Registry[DatasetSplits] = Registry("dataset")
 """Registry of dataset factories ``(root=None, **kwargs) -> DatasetSplits``."""
 
 
+def checkout_data_dir() -> Path:
+    """``../shared/datasets`` beside a source checkout of the library (the developers' and
+    CI's layout); it need not exist."""
+    return Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
+
+
 def data_dir(root: str | os.PathLike[str] | None = None) -> Path:
     """Returns the folder that holds the ``.npz`` datasets.
 
-    ``root`` wins; otherwise the ``DASSGNN_DATA`` environment variable is used.
-    This is the only setting that locates the data.
+    ``root`` wins; otherwise the ``DASSGNN_DATA`` environment variable; otherwise
+    ``../shared/datasets`` beside a source checkout, where that folder exists
+    ([`checkout_data_dir()`][dassgnn.data.catalog.checkout_data_dir]).
 
     Args:
         root (str or PathLike, optional): The folder.
@@ -74,17 +80,21 @@ def data_dir(root: str | os.PathLike[str] | None = None) -> Path:
         pathlib.Path: The folder.
 
     Raises:
-        ValueError: If neither ``root`` nor ``DASSGNN_DATA`` is set.
-        FileNotFoundError: If the folder does not exist.
+        ValueError: If none of the three gives a folder.
+        FileNotFoundError: If ``root`` or ``DASSGNN_DATA`` names a folder that does not exist.
     """
     if root is not None:
         path, origin = Path(root).expanduser(), "root"
     else:
         env = os.environ.get(DATA_ENV, "")
         if not env:
+            beside = checkout_data_dir()
+            if beside.is_dir():
+                return beside
             raise ValueError(
                 f"no data folder: set the {DATA_ENV} environment variable to the folder that "
-                "holds the dataset .npz files, or pass root=..."
+                "holds the dataset .npz files (in Python, root=... names it too; "
+                "`dassgnn bench --data DIR` and `dassgnn search --data-root DIR` from the shell)"
             )
         path, origin = Path(env).expanduser(), DATA_ENV
     if not path.is_dir():

@@ -27,7 +27,8 @@ __all__ = ["collector_lock", "lock_path"]
 
 
 def lock_path(store: str | os.PathLike[str]) -> Path:
-    """Returns the lock file of a store: ``<store>.lock`` beside it.
+    """Returns the lock file of a store: ``<store>.lock`` beside the store's real file
+    (symbolic links resolved, so that every path to one store shares one lock).
 
     Args:
         store (str or PathLike): The store's database file.
@@ -35,7 +36,7 @@ def lock_path(store: str | os.PathLike[str]) -> Path:
     Returns:
         Path: The lock file's path.
     """
-    path = Path(store).expanduser()
+    path = Path(store).expanduser().resolve()
     return path.with_name(path.name + ".lock")
 
 

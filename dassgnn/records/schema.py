@@ -282,7 +282,8 @@ def open_connection(
         readonly (bool): Open with ``mode=ro``; never create or migrate.
         timeout (float): Seconds to wait for another writer's lock.
         library_version (str): Recorded as ``created_with`` in a new store.
-        create (bool, optional): Create a missing store when writable. (default: `True`)
+        create (bool, optional): Create a missing store, or initialise an empty file, when
+            writable; without it an empty file is refused like any non-store. (default: `True`)
 
     Returns:
         tuple[sqlite3.Connection, dict[str, str]]: The connection (autocommit,
@@ -316,7 +317,7 @@ def open_connection(
                     f"{path} is not a dassgnn record store: it is a SQLite database with the "
                     f"tables {names} but no 'meta' table; refusing to modify it"
                 )
-            if readonly:
+            if readonly or not create:
                 raise RecordStoreError(f"{path} is an empty database, not a dassgnn record store")
             _init_or_migrate(conn, path, library_version)
         version = _version(_read_meta(conn, path), path)

@@ -19,6 +19,7 @@ from dassgnn.search.scoring import Scorer, measure_latency, scoring_teacher
 from dassgnn.search.shots import MeasuredStudent, choose_shots, label_recipe, measure_students
 from dassgnn.search.teacher import load_teacher, space_for_teacher, teacher_shape
 from dassgnn.space import Arch, SearchSpace
+from dassgnn.utils.device import check_device
 from dassgnn.utils.validation import check_bool, check_choice, check_float, check_int, check_seed
 
 __all__ = ["STRATEGIES", "search"]
@@ -239,7 +240,8 @@ def search(
         students.
 
     Raises:
-        ValueError: For a bad setting, a budget no student of the space meets (the message
+        ValueError: For a bad setting (e.g. a device this machine does not have), a budget no
+            student of the space meets (the message
             gives the smallest cost possible), more shots than candidates within the budget,
             data whose classes or channels differ from the teacher's, or a data path in
             neither layout.
@@ -267,7 +269,7 @@ def search(
     if image_size is not None:
         image_size = check_int(image_size, "image_size", minimum=1)
     seed = check_seed(seed)
-    device = torch.device(device)
+    device = torch.device(check_device(str(device)))
 
     setup = _resolve(teacher, data, image_size, method, device, max_params, max_flops)
     pool = (

@@ -219,8 +219,12 @@ class SearchResult:
         """`to_dict()` as JSON text."""
         return json.dumps(self.to_dict(), indent=indent)
 
-    def table(self, candidates: Sequence[Candidate] | None = None) -> str:
-        """A plain-text table of ``candidates`` (default: `candidates`)."""
+    def table(
+        self, candidates: Sequence[Candidate] | None = None, *, teacher_line: bool = True
+    ) -> str:
+        """A plain-text table of ``candidates`` (default: `candidates`, followed by the
+        measured students, if any), ending with the teacher's costs unless ``teacher_line``
+        is false."""
         rows = list(self.candidates if candidates is None else candidates)
         latency = any(c.latency_ms is not None for c in rows)
         k, c, size = self.num_classes, self.in_channels, self.image_size
@@ -245,7 +249,8 @@ class SearchResult:
         fmt = [f"{{:>{w}}}" for w in widths[:-1]] + ["{}"]
         out = ["  ".join(f.format(x) for f, x in zip(fmt, head, strict=True))]
         out += ["  ".join(f.format(x) for f, x in zip(fmt, r, strict=True)) for r in lines]
-        out.append(f"teacher: {_human(t_params)} params, {_human(t_flops)} FLOPs")
+        if teacher_line:
+            out.append(f"teacher: {_human(t_params)} params, {_human(t_flops)} FLOPs")
         if self.measured and candidates is None:
             out.append(self.measured_table())
         return "\n".join(out)

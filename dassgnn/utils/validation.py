@@ -54,8 +54,13 @@ def check_int(
     return value
 
 
+MAX_SEED = 2**63 - 1
+"""The largest seed: records keep seeds in SQLite's 64-bit signed integers."""
+
+
 def check_seed(value: Any, name: str = "seed") -> int:
-    """Checks that ``value`` is a seed: a non-negative integer.
+    """Checks that ``value`` is a seed: an integer in $[0, 2^{63} - 1]$ (the records keep
+    seeds as SQLite's 64-bit signed integers).
 
     Args:
         value (Any): The value.
@@ -66,9 +71,9 @@ def check_seed(value: Any, name: str = "seed") -> int:
 
     Raises:
         TypeError: If ``value`` is not an integer.
-        ValueError: If it is negative.
+        ValueError: If it is negative or does not fit 64 bits.
     """
-    return check_int(value, name, minimum=0)
+    return check_int(value, name, minimum=0, maximum=MAX_SEED)
 
 
 def check_ints(

@@ -82,12 +82,31 @@ def test_students_only_refuses_to_train_teachers(tmp_path, capsys):
 def test_a_second_collector_on_a_store_refuses_at_start(tmp_path, tiny_plan):
     db = tmp_path / "r.db"
     with collector_lock(db) as lock:
-        assert lock == tmp_path / "r.db.lock"
+        assert lock == tmp_path.resolve() / "r.db.lock"
         with pytest.raises(StoreBusyError, match=rf"another collector \(pid {os.getpid()}\)"):
             collect(tiny_plan, db, executor="serial", progress=False)
     assert not db.exists()  # it refused before opening the store
     with collector_lock(db):  # released: the next one takes it
         pass
+
+
+def test_a_symlink_to_a_store_shares_its_lock(tmp_path, tiny_plan):
+    db = tmp_path / "r.db"
+    db.touch()
+    link = tmp_path / "link.db"
+    link.symlink_to(db)
+    with collector_lock(db), pytest.raises(StoreBusyError, match="another collector"):
+        collect(tiny_plan, link, executor="serial", progress=False)
+
+
+def test_a_refused_store_keeps_no_stray_lock(tmp_path, tiny_plan):
+    from dassgnn.records import RecordStoreError
+
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a store" * 100)
+    with pytest.raises(RecordStoreError, match="not a SQLite database"):
+        collect(tiny_plan, junk, executor="serial", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["junk.db"]
 
 
 # ------------------------------------------------------------- real processes

@@ -326,5 +326,25 @@ def test_check_finds_missing_data_and_short_classes(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match=r"tasks\[0\] \(cifar10\): no \.npz file"):
         cifar.check()
     monkeypatch.delenv("DASSGNN_DATA")
+    import dassgnn.data.catalog as catalog
+
+    monkeypatch.setattr(catalog, "checkout_data_dir", lambda: tmp_path / "nowhere")
     with pytest.raises(ValueError, match=r"tasks\[0\] \(cifar10\): no data folder"):
         cifar.check()
+
+
+def test_data_check_messages_name_the_plan_file(tmp_path):
+    path = tmp_path / "plan.toml"
+    path.write_text('[[tasks]]\ndataset = "digits"\ntrain_per_class = 500\nstudents = 2\n')
+    plan = Plan.from_file(path)
+    assert plan.source == str(path)
+    with pytest.raises(ValueError, match=rf"{path}: tasks\[0\] \(digits\): train_per_class=500"):
+        plan.check()
+
+
+def test_seeds_must_fit_the_records_64_bit_integers():
+    for key, value in (("kd_seeds", [2**63]), ("teacher_seed", 2**63), ("student_seed", 2**64)):
+        with pytest.raises(ValueError, match=rf"{key} must .*9223372036854775807"):
+            Plan.from_dict({"tasks": [{"dataset": "digits", "students": 2, key: value}]})
+    ok = Plan.from_dict({"tasks": [{"dataset": "digits", "students": 2, "kd_seeds": [2**63 - 1]}]})
+    assert ok.groups[0].kd_seeds == (2**63 - 1,)

@@ -142,7 +142,15 @@ def test_data_dir_setting(tmp_path, monkeypatch):
     monkeypatch.setenv("DASSGNN_DATA", str(tmp_path))
     assert data_dir() == tmp_path
     monkeypatch.delenv("DASSGNN_DATA")
-    with pytest.raises(ValueError, match=r"set the DASSGNN_DATA environment variable .*root="):
+    import dassgnn.data.catalog as catalog
+
+    beside = catalog.checkout_data_dir()
+    assert beside.parts[-2:] == ("shared", "datasets")
+    assert beside.parent.parent == Path(catalog.__file__).resolve().parents[2].parent
+    if beside.is_dir():  # a checkout beside the shared datasets finds them unconfigured
+        assert data_dir() == beside
+    monkeypatch.setattr(catalog, "checkout_data_dir", lambda: tmp_path / "nowhere")
+    with pytest.raises(ValueError, match=r"set the DASSGNN_DATA environment variable .*--data"):
         data_dir()
     with pytest.raises(ValueError, match="DASSGNN_DATA"):
         load_dataset("cifar10")

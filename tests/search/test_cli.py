@@ -48,6 +48,7 @@ def test_search_prints_a_table_and_writes_json(files, capsys, tmp_path):
     assert run(files, "--max-params", "3k", "--top-k", "3", "--pareto", "--json", str(out)) == 0
     text = capsys.readouterr().out
     assert "3 candidates" not in text and "params score" in text and "Pareto front" in text
+    assert text.count("teacher: ") == 1  # once, not again under the front
     assert "within the budget (max_params=3,000)" in text
     result = json.loads(out.read_text())
     assert len(result["candidates"]) == 3 and result["space"]["name"] == "resnet"
@@ -80,6 +81,21 @@ def test_bad_budgets(files, capsys):
             run(files, *extra)
         assert exit_info.value.code == 2
         assert "must be a positive whole number" in capsys.readouterr().err
+    for value in ("inf", "1e400", "nan"):
+        with pytest.raises(SystemExit) as exit_info:
+            run(files, "--max-params", value)
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert "must be a finite whole number" in err and "Traceback" not in err
+
+
+def test_bad_devices_are_refused_before_any_work(files, capsys):
+    assert run(files, "--device", "gpu") == 2
+    err = capsys.readouterr().err
+    assert "not a torch device (did you mean 'cuda'?)" in err and err.count("\n") == 1
+    if not torch.cuda.is_available():
+        assert run(files, "--device", "cuda") == 2
+        assert "torch finds no CUDA GPU on this machine" in capsys.readouterr().err
 
 
 def test_bad_files(files, capsys, tmp_path):
