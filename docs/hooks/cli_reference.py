@@ -157,7 +157,7 @@ def _section(
 ) -> list[str]:
     _plain(parser)
     lines = [f"{'#' * level} {parser.prog} {{ #{_anchor(parser.prog)} }}", ""]
-    text = _sentence(_text(parser.description) or _text(summary))
+    text = _text(parser.description) or _sentence(_text(summary))
     if text:
         lines += [text, ""]
     lines += ["```text", parser.format_usage().strip(), "```", ""]
