@@ -46,6 +46,7 @@ NODE_FEATURES: tuple[str, ...] = (
 )
 """Names of the columns of ``Data.x``."""
 NUM_NODE_FEATURES = len(NODE_FEATURES)
+"""The number of columns of ``Data.x``: ``len(NODE_FEATURES)``."""
 
 
 def _log(c: int) -> float:
