@@ -82,8 +82,8 @@ def spearman(x: Any, y: Any, *, nan_policy: str = "propagate") -> float:
     """Spearman's rank correlation $\\rho$ of ``x`` and ``y``.
 
     Args:
-        x (array-like): Scores (e.g. predictions), one per student.
-        y (array-like): The measured values, in the same order.
+        x (ArrayLike): Scores (e.g. predictions), one per student.
+        y (ArrayLike): The measured values, in the same order.
         nan_policy (str, optional): ``"propagate"`` (a non-finite input gives
             NaN) or ``"omit"`` (drop the pairs with one). (default: `"propagate"`)
 
@@ -119,8 +119,8 @@ def precision_at_k(scores: Any, truth: Any, k: int = 5) -> float:
     Ties are broken by position in both rankings (stable sort).
 
     Args:
-        scores (array-like): A method's scores, higher is better.
-        truth (array-like): The measured values.
+        scores (ArrayLike): A method's scores, higher is better.
+        truth (ArrayLike): The measured values.
         k (int, optional): How many. (default: `5`)
 
     Returns:
@@ -144,8 +144,8 @@ def regret_at_1(scores: Any, truth: Any) -> float:
     (a method that cannot tell them apart picks one of them at random).
 
     Args:
-        scores (array-like): A method's scores, higher is better.
-        truth (array-like): The measured values (e.g. accuracies in $[0, 1]$).
+        scores (ArrayLike): A method's scores, higher is better.
+        truth (ArrayLike): The measured values (e.g. accuracies in $[0, 1]$).
 
     Returns:
         float: $\\ge 0$, in the units of ``truth``; NaN if a score is not
@@ -191,7 +191,7 @@ def mean_pairwise_rho(runs: Any) -> float:
     """The mean Spearman $\\bar\\rho$ over all pairs of seeds.
 
     Args:
-        runs (array-like): $(n, k)$ values of $n$ students under
+        runs (ArrayLike): $(n, k)$ values of $n$ students under
             $k$ seeds; a NaN marks a missing run, and each pair of seeds
             uses the students measured with both.
 
@@ -264,8 +264,8 @@ def bootstrap_ci(
     """A percentile bootstrap confidence interval of a rank figure, resampling students.
 
     Args:
-        scores (array-like): A method's scores.
-        truth (array-like): The measured values.
+        scores (ArrayLike): A method's scores.
+        truth (ArrayLike): The measured values.
         statistic (callable, optional): ``f(scores, truth) -> float``. (default:
             [`spearman()`][dassgnn.metrics.spearman])
         n_resamples (int, optional): Bootstrap resamples. (default: `1000`)
@@ -308,9 +308,9 @@ def paired_bootstrap(
     interval from resampling the students (the same resample for both methods).
 
     Args:
-        scores_a (array-like): Method A's scores.
-        scores_b (array-like): Method B's scores, same students.
-        truth (array-like): The measured values.
+        scores_a (ArrayLike): Method A's scores.
+        scores_b (ArrayLike): Method B's scores, same students.
+        truth (ArrayLike): The measured values.
         statistic (callable, optional): ``f(scores, truth) -> float``.
             (default: [`spearman`][dassgnn.metrics.spearman])
         n_resamples (int, optional): Bootstrap resamples. (default: `1000`)

@@ -130,13 +130,13 @@ class RankingMethod:
     (and `_fit()` when `needs_fit`).
     """
 
-    #: The registered name.
     name: ClassVar[str] = ""
-    #: Whether `fit()` must be called before `score()`.
+    """The registered name."""
     needs_fit: ClassVar[bool] = False
-    #: Whether `score()` uses the accuracies of measured students (few-shot methods);
-    #: the others ignore them.
+    """Whether `fit()` must be called before `score()`."""
     uses_measured: ClassVar[bool] = False
+    """Whether `score()` uses the accuracies of measured students (few-shot methods); the
+    others ignore them."""
 
     def fit(self: R, records: RecordStore | None = None) -> R:
         """Learns from ``records`` (ignored by training-free methods).

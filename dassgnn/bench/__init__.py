@@ -8,9 +8,12 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from dassgnn.bench.config import ALL_METHODS, CONFIGS, BenchConfig
-from dassgnn.bench.runner import environment_data_dir, run_benchmark
+
+if TYPE_CHECKING:  # imported on first use: the parser (and the CLI reference) need no torch
+    from dassgnn.bench.runner import run_benchmark
 
 __all__ = ["ALL_METHODS", "CONFIGS", "BenchConfig", "build_parser", "main", "run_benchmark"]
 
@@ -85,6 +88,8 @@ def main(argv: Sequence[str] | None = None, results_root: Path | None = None) ->
     unknown = [m for m in config.methods if m not in list_rankers()]
     if unknown:
         raise ValueError(f"unknown methods {unknown}; valid: {', '.join(list_rankers())}")
+    from dassgnn.bench.runner import environment_data_dir, run_benchmark
+
     environment_data_dir(args.data)
     from dassgnn.records import RecordStore, default_store_path
 
@@ -96,3 +101,11 @@ def main(argv: Sequence[str] | None = None, results_root: Path | None = None) ->
     print("\n".join(results.get("few_shot_verdict", [])))
     print(f"results: {out / 'results.md'} ({results['wall_seconds'] / 60:.1f} min)")
     return 0
+
+
+def __getattr__(name: str) -> Any:
+    if name == "run_benchmark":
+        from dassgnn.bench.runner import run_benchmark
+
+        return run_benchmark
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

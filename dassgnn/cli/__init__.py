@@ -30,6 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["bench"]:  # its own parser, so that `dassgnn bench --help` lists its options
         return predict.bench_main(argv[1:])
     args = build_parser().parse_args(argv)
+    args.argv = argv  # for messages that give the command to run again
     try:
         return int(args.func(args))
     except (ValueError, TypeError, KeyError, ImportError, OSError) as error:

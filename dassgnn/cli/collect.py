@@ -45,16 +45,23 @@ def _collect(args: argparse.Namespace) -> int:
     for option in ("workers", "threads", "address", "group"):
         if getattr(args, option) is not None:
             kwargs[option] = getattr(args, option)
-    report = collect(
-        plan,
-        store,
-        executor=args.executor,
-        retry_failed=args.retry_failed,
-        teachers_only=args.teachers_only,
-        students_only=args.students_only,
-        progress=not args.quiet,
-        **kwargs,
-    )
+    try:
+        report = collect(
+            plan,
+            store,
+            executor=args.executor,
+            retry_failed=args.retry_failed,
+            teachers_only=args.teachers_only,
+            students_only=args.students_only,
+            progress=not args.quiet,
+            **kwargs,
+        )
+    except KeyboardInterrupt:
+        import gc
+
+        gc.collect()  # frees the terminated pool's semaphores now, not as "leaked" at exit
+        print(_interrupted(store, getattr(args, "argv", None)), file=sys.stderr)
+        return 130
     print(f"{plan.name}: {report}")
     for line in report.failures[:20]:
         print("  failed:", line.splitlines()[0])
@@ -74,6 +81,22 @@ def _collect(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def _interrupted(store: str | Path, argv: Sequence[str] | None) -> str:
+    """The one line Ctrl-C prints: what the store keeps, and the command that resumes."""
+    import shlex
+
+    from dassgnn.records import RecordStore
+
+    kept = "its finished runs are kept"
+    with contextlib.suppress(Exception), RecordStore(store, readonly=True) as s:
+        kept = f"{len(s.runs(status=None))} runs and {len(s.teachers())} teachers are kept"
+    again = f"dassgnn {shlex.join(argv)}" if argv else "the same command"
+    return (
+        f"dassgnn collect: interrupted; {kept} in {store} (only the runs in flight are lost); "
+        f"resume with: {again}"
+    )
 
 
 def _stats(args: argparse.Namespace) -> int:

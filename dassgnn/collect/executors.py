@@ -10,11 +10,14 @@ cluster, ``pip install dassgnn[ray]``) and ``"serial"`` (this process, for debug
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import multiprocessing
 import os
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from dassgnn.collect.jobs import (
@@ -54,32 +57,145 @@ def _default_workers(device: str) -> int:
     return available_cpus()
 
 
+WORKER_DIED = (
+    "its worker process died (killed from outside: the out-of-memory killer, kill -9, ...); "
+    "the pool was rebuilt and the other runs went on"
+)
+"""The error recorded for the run(s) of a pool worker that died."""
+
+
+def _tracked(marks: str, index: int, fn: Callable, args: tuple) -> Any:
+    """Runs ``fn(*args)`` in a pool worker with a mark ``<marks>/<pid>`` holding the call's
+    index, so that the collector knows which call a worker that dies was running."""
+    path = os.path.join(marks, str(os.getpid()))
+    with open(path, "w") as fh:
+        fh.write(str(index))
+    try:
+        return fn(*args)
+    finally:
+        with contextlib.suppress(OSError):
+            os.remove(path)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _lost_calls(marks: str) -> list[int]:
+    """The indices of the calls whose worker process is gone (their marks are removed)."""
+    lost = []
+    for name in os.listdir(marks):
+        if not name.isdigit() or _alive(int(name)):
+            continue
+        path = os.path.join(marks, name)
+        try:
+            with open(path) as fh:
+                lost.append(int(fh.read().strip()))
+            os.remove(path)
+        except (OSError, ValueError):
+            continue
+    return lost
+
+
+def _failed(fn: Callable, args: tuple, device: str) -> list[JobOutcome]:
+    """Failed outcomes of a call whose worker died: its job, or each job of a batch."""
+    jobs = args[0] if fn is run_batch_in_process else [args[0]]
+    return [JobOutcome(job, "failed", error=WORKER_DIED, device=device) for job in jobs]
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Stops a pool now: cancels what has not started and terminates the workers (their
+    SIGTERM handler exits cleanly, see `init_process`)."""
+    processes = list(getattr(pool, "_processes", {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.terminate()
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.join(timeout=10)
+
+
 def _run_in_pool(
     calls: Iterable[tuple[Callable, tuple]], workers: int, device: str, threads: int, ahead: int
 ) -> Iterator[JobOutcome]:
     """Submits ``fn(*args)`` for each call to a ``spawn`` pool of worker
     processes, keeping at most ``ahead`` unfinished beyond the newest, and
-    yields the outcomes (a call may return one or a list) as they finish."""
+    yields the outcomes (a call may return one or a list) as they finish.
+
+    A worker that dies (killed from outside: a SIGKILL leaves the mark of the call it was
+    running) fails only that call ([`WORKER_DIED`][dassgnn.collect.executors.WORKER_DIED]):
+    the broken pool is replaced by a new one and the other calls in flight are submitted
+    again (a call in flight at three breaks fails too, so that a call that kills its worker
+    cannot loop). Leaving the generator early (an error, Ctrl-C) stops the workers at once."""
     context = multiprocessing.get_context("spawn")
     # each worker watches this process and ends when it is gone (any signal)
     initargs = (device, threads, os.getpid())
-    with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=init_process, initargs=initargs
-    ) as pool:
-        pending: set = set()
+
+    def new_pool() -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            workers, mp_context=context, initializer=init_process, initargs=initargs
+        )
+
+    with tempfile.TemporaryDirectory(prefix="dassgnn-pool-") as marks:
+        pool = new_pool()
+        pending: dict[Any, tuple[int, Callable, tuple]] = {}
+        breaks: dict[int, int] = {}
+        complete = False
+
+        def submit(index: int, fn: Callable, args: tuple) -> None:
+            future = pool.submit(_tracked, marks, index, fn, args)
+            pending[future] = (index, fn, args)
 
         def drain(limit: int) -> Iterator[JobOutcome]:
-            nonlocal pending
+            nonlocal pool
             while len(pending) > limit:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+                broken = False
                 for future in done:
-                    result = future.result()
+                    index, fn, args = pending.pop(future)
+                    try:
+                        result = future.result()
+                    except BrokenProcessPool:
+                        broken = True
+                        pending[future] = (index, fn, args)  # decided below
+                        continue
                     yield from result if isinstance(result, list) else [result]
+                if broken:
+                    victims = set(_lost_calls(marks))
+                    calls_in_flight = list(pending.values())
+                    pending.clear()
+                    _stop(pool)
+                    pool = new_pool()
+                    for index, fn, args in calls_in_flight:
+                        breaks[index] = breaks.get(index, 0) + 1
+                        if index in victims or breaks[index] >= 3:
+                            yield from _failed(fn, args, device)
+                        else:
+                            submit(index, fn, args)
 
-        for fn, args in calls:
-            pending.add(pool.submit(fn, *args))
-            yield from drain(ahead)
-        yield from drain(0)
+        try:
+            for index, (fn, args) in enumerate(calls):
+                submit(index, fn, args)
+                yield from drain(ahead)
+            yield from drain(0)
+            complete = True
+        finally:
+            if complete:  # the workers finish and exit on their own
+                pool.shutdown(wait=True)
+            else:  # an error or Ctrl-C: stop the runs in flight now
+                _stop(pool)
 
 
 @EXECUTORS.register("serial")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import threading
 import time
@@ -250,6 +251,10 @@ def watch_parent(parent: int, interval: float = WATCH_INTERVAL) -> None:
     ).start()
 
 
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
 def init_process(device: str = "cpu", threads: int | None = 1, parent: int | None = None) -> None:
     """Process initializer: one [`Worker`][dassgnn.collect.Worker] per process, kept across jobs
     (and replaced only when the device or thread count changes).
@@ -262,7 +267,9 @@ def init_process(device: str = "cpu", threads: int | None = 1, parent: int | Non
             (default: `None`)
     """
     global _WORKER
-    if parent is not None:
+    if parent is not None:  # a pool worker: Ctrl-C is the collector's to handle, and
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a SIGTERM from the pool ends it
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)  # cleanly (its semaphores released)
         watch_parent(parent)
     if _WORKER is None or (_WORKER.device, _WORKER.threads) != (device, threads):
         _WORKER = Worker(device, threads)

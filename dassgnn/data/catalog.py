@@ -71,7 +71,7 @@ def data_dir(root: str | os.PathLike[str] | None = None) -> Path:
 
     ``root`` wins; otherwise the ``DASSGNN_DATA`` environment variable; otherwise
     ``../shared/datasets`` beside a source checkout, where that folder exists
-    ([`checkout_data_dir()`][dassgnn.data.catalog.checkout_data_dir]).
+    ([`checkout_data_dir()`][dassgnn.data.checkout_data_dir]).
 
     Args:
         root (str or PathLike, optional): The folder.

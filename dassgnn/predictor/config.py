@@ -180,7 +180,7 @@ class PredictorConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PredictorConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        """Inverse of `to_dict()`; unknown keys are an error."""
         if not isinstance(data, dict):
             raise TypeError(f"a predictor config must be a mapping, got {type(data).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}

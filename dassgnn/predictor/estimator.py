@@ -142,8 +142,9 @@ class DaSSRanker(RankingMethod):
 
     needs_fit = True
     uses_measured = True
-    #: Which runs label the students: ``"kd"``, or ``"scratch"`` for the MetaD2A-style baseline.
     label_mode = "kd"
+    """Which runs label the students: ``"kd"``, or ``"scratch"`` for the MetaD2A-style
+    baseline."""
 
     def __init__(
         self,
@@ -332,7 +333,7 @@ class DaSSRanker(RankingMethod):
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], progress: bool = False) -> DaSSRanker:
-        """Reads a predictor written by :meth:`save`.
+        """Reads a predictor written by `save()`.
 
         Raises:
             FileNotFoundError: If ``path`` does not exist.

@@ -133,8 +133,8 @@ class SearchSpace(Protocol):
     records store; `parse()` turns it back into a checked member.
     """
 
-    #: The registered name of the space.
     name: str
+    """The registered name of the space."""
 
     @property
     def key(self) -> str:

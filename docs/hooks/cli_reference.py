@@ -21,7 +21,6 @@ import importlib.abc
 import logging
 import re
 import sys
-import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -62,27 +61,6 @@ def _light_imports(root: Path) -> Iterator[None]:
         for name in set(sys.modules) - before:
             if name == "dassgnn" or name.startswith("dassgnn."):
                 del sys.modules[name]
-
-
-def _bench_module() -> types.ModuleType:
-    """``dassgnn.bench``, imported without its runner's torch if need be.
-
-    ``dassgnn/bench/__init__.py`` imports its runner (which imports torch) at module
-    level; ``build_parser`` itself needs only ``dassgnn.bench.config``. Until the
-    runner is imported lazily there, a stand-in module takes its place while the
-    parser is read (only the parser is used, never the runner).
-    """
-    try:
-        return importlib.import_module("dassgnn.bench")
-    except ImportError as error:
-        if (error.name or "").split(".")[0] not in HEAVY:
-            raise
-    for name in [n for n in sys.modules if n == "dassgnn.bench" or n.startswith("dassgnn.bench.")]:
-        del sys.modules[name]
-    stub = types.ModuleType("dassgnn.bench.runner")
-    stub.environment_data_dir = stub.run_benchmark = None  # type: ignore[attr-defined]
-    sys.modules["dassgnn.bench.runner"] = stub
-    return importlib.import_module("dassgnn.bench")
 
 
 def _plain(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -179,7 +157,7 @@ def page(root: Path) -> str:
     with _light_imports(root):
         try:
             cli = importlib.import_module("dassgnn.cli")
-            bench = _bench_module()
+            bench = importlib.import_module("dassgnn.bench")
         except ImportError as error:
             raise PluginError(
                 f"the CLI reference could not import the parsers without torch: {error}"

@@ -223,3 +223,77 @@ def test_two_collectors_on_one_store(tmp_path, capsys):
         first.wait()
     with collector_lock(db):  # no stale lock after SIGKILL
         pass
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not LINUX, reason="reads /proc")
+def test_ctrl_c_prints_one_line_keeps_the_runs_and_exits_130(tmp_path):
+    plan_file, plan = _plan_file(tmp_path, students=30)
+    db = tmp_path / "r.db"
+    proc = _start(plan_file, db, "--threads", "1", "--executor", "pool", "--workers", "2")
+    try:
+        _wait(lambda: _runs(db) > 0 and len(_workers(proc.pid)) == 2, proc)
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal: the whole process group
+        assert proc.wait(timeout=60) == 130
+    finally:
+        if _alive(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    err = proc.stderr.read().decode()
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    kept = _runs(db)
+    assert f"interrupted; {kept} runs and 1 teachers are kept in {db}" in err
+    assert f"resume with: dassgnn collect --config {plan_file} --store {db}" in err
+    assert 0 < kept < len(plan.student_jobs())
+    assert main(["collect", "--config", str(plan_file), "--store", str(db), "--quiet"]) == 0
+    with RecordStore(db, readonly=True) as store:  # resumed: every run once
+        assert len(store.runs(status=None)) == len(plan.student_jobs())
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not LINUX, reason="reads /proc")
+def test_a_worker_killed_from_outside_fails_only_its_run(tmp_path):
+    from dassgnn.collect.executors import WORKER_DIED
+
+    plan_file, plan = _plan_file(tmp_path, students=12)
+    db = tmp_path / "r.db"
+    proc = _start(plan_file, db, "--threads", "1", "--executor", "pool", "--workers", "2")
+    try:
+        _wait(lambda: _runs(db) > 1 and len(_workers(proc.pid)) == 2, proc)
+        victim = _workers(proc.pid)[0]
+        os.kill(victim, signal.SIGKILL)  # as the OOM killer does
+        proc.wait(timeout=300)
+    finally:
+        if _alive(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    err = proc.stderr.read().decode()
+    assert "Traceback" not in err and "BrokenProcessPool" not in err
+    with RecordStore(db, readonly=True) as store:
+        runs = store.runs(status=None)
+        failed = [r for r in runs if r.status == "failed"]
+        assert len(runs) == len(plan.student_jobs())  # nothing else was lost
+        assert len(failed) <= 1 and all(WORKER_DIED in r.error for r in failed)
+    assert proc.returncode == (1 if failed else 0)  # a failed run is reported, not fatal
+
+
+def _job_that_may_kill_its_worker(job, kill):
+    """A pool call for the test below: returns an outcome, or dies like an OOM-killed worker."""
+    from dassgnn.collect import JobOutcome
+
+    if kill:
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(0.2)
+    return JobOutcome(job, "ok")
+
+
+@pytest.mark.skipif(not LINUX, reason="reads /proc")
+def test_the_pool_fails_only_the_call_whose_worker_died(tiny_plan):
+    from dassgnn.collect.executors import WORKER_DIED, _run_in_pool
+
+    jobs = tiny_plan.student_jobs()[:6]
+    calls = [(_job_that_may_kill_its_worker, (job, i == 2)) for i, job in enumerate(jobs)]
+    outcomes = list(_run_in_pool(calls, workers=2, device="cpu", threads=1, ahead=2))
+    assert sorted(o.job.arch.id for o in outcomes) == sorted(j.arch.id for j in jobs)
+    failed = [o for o in outcomes if o.status == "failed"]
+    assert [o.job for o in failed] == [jobs[2]] and failed[0].error == WORKER_DIED

@@ -223,7 +223,12 @@ MISTAKES = [
     ("kd_seeds = [0, 1]", "kd_seeds = [0.5]", TypeError, r"kd_seeds must hold ints, got 0\.5"),
     ("kd_seeds = [0, 1]", "kd_seeds = 0", TypeError, r"got the int 0; write kd_seeds = \[0\]"),
     ("kd_seeds = [0, 1]", "kd_seeds = [0, 0]", ValueError, r"kd_seeds has repeated seeds"),
-    ("kd_seeds = [0, 1]", "kd_seeds = [-1]", ValueError, r"kd_seeds must hold ints >= 0"),
+    (
+        "kd_seeds = [0, 1]",
+        "kd_seeds = [-1]",
+        ValueError,
+        r"kd_seeds must hold ints in \[0, 9223372036854775807\]",
+    ),
     ("[[tasks]]", "[tasks]", ValueError, r"write each group under \[\[tasks\]\] \(two brackets\)"),
     (
         "students = 6",
