@@ -35,9 +35,8 @@ from dassgnn.bench.report import (
 from dassgnn.bench.search import budget_of, measured_picks, pool_picks, train_picks
 from dassgnn.bench.tasks import BenchTask, load_bench_task, missing_data
 from dassgnn.data import META_TEST_ONLY
-from dassgnn.predictor.episodes import task_keys
-from dassgnn.predictor.estimator import checkpoint_path, default_checkpoint_path
-from dassgnn.ranking import RankingMethod, create_ranker, list_rankers
+from dassgnn.predictor.estimator import load_ranker
+from dassgnn.ranking import RankingMethod, list_rankers
 
 
 def _sha256(path: Path) -> str | None:
@@ -94,23 +93,9 @@ def check_config(config: BenchConfig, store: Any, out: Path) -> None:
 
 
 def load_method(name: str, store: Any, progress: bool = True) -> RankingMethod:
-    """A ready ranking method: learned ones from their committed checkpoint
-    (``dassgnn/assets/checkpoints/<name>.pt``), else fitted on the records."""
-    method = create_ranker(name)
-    if not method.needs_fit:
-        return method.fit(None)
-    path = default_checkpoint_path() if name == "dass" else checkpoint_path(name)
-    load = getattr(type(method), "load", None)
-    if path.is_file() and load is not None:
-        return load(path)
-    mode = getattr(method, "label_mode", "kd")
-    if not task_keys(store, "meta-train", mode):  # say so before promising minutes of fitting
-        raise ValueError(
-            f"no checkpoint at {path}, and the records hold no meta-train task with {mode} runs "
-            "to fit it on"
-        )
-    print(f"{name}: no checkpoint at {path}; fitting it on the records (minutes)", flush=True)
-    return method.fit(store)
+    """A ready ranking method ([`load_ranker`][dassgnn.predictor.load_ranker]): learned ones
+    from their committed checkpoint, else fitted on the records."""
+    return load_ranker(name, store, progress=progress)
 
 
 def select_tasks(config: BenchConfig, store: Any) -> tuple[list[str], list[dict[str, str]]]:
@@ -129,9 +114,11 @@ def select_tasks(config: BenchConfig, store: Any) -> tuple[list[str], list[dict[
     return chosen, skipped
 
 
-def provenance(config: BenchConfig, store_path: Path) -> dict[str, Any]:
+def provenance(
+    config: BenchConfig, store_path: Path, methods: dict[str, RankingMethod]
+) -> dict[str, Any]:
     """What the results were made with: versions, device, seeds, hashes of the
-    records and of the checkpoints."""
+    records and of the checkpoints the methods were loaded from."""
     import torch_geometric
 
     return {
@@ -146,8 +133,10 @@ def provenance(config: BenchConfig, store_path: Path) -> dict[str, Any]:
         "cpu_threads": torch.get_num_threads(),
         "records": str(store_path),
         "records_sha256": _sha256(store_path),
-        "checkpoints_sha256": {
-            m: _sha256(checkpoint_path(m)) for m in config.methods if checkpoint_path(m).is_file()
+        "checkpoints": {
+            m: {"path": str(path), "sha256": _sha256(Path(path))}
+            for m, method in methods.items()
+            if (path := getattr(method, "checkpoint_", None)) is not None
         },
         "config": config.to_dict(),
     }
@@ -241,7 +230,7 @@ def run_benchmark(
         plots.few_shot_plot(few, tasks_info, out / "plots" / "few_shot.png")
     plots.picks_plot(benches, picks, budgets, out / "plots" / "picks.png")
     results = {
-        "provenance": provenance(config, store_path),
+        "provenance": provenance(config, store_path, methods),
         "tasks": tasks_info,
         "skipped_tasks": skipped,
         "skipped_methods": skipped_methods,

@@ -3,13 +3,13 @@ teacher, its measured students and how good their labels are."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from dassgnn.data import NPZ_DATASETS, DatasetSplits, Task, data_dir
+from dassgnn.predictor.episodes import task_runs
 from dassgnn.ranking import Teacher
 from dassgnn.records.analysis import is_discriminating, task_report
 from dassgnn.space import Arch, space_from_dict
@@ -97,25 +97,10 @@ def load_bench_task(store: Any, key: str) -> BenchTask:
         ValueError: If the task has no KD run or its teacher no weights.
     """
     task = store.get_task(key)
-    runs = store.runs(key, mode="kd")
-    if not runs:
-        raise ValueError(f"task {key!r} has no KD run in the records")
-    counts: dict[str, int] = defaultdict(int)
-    for run in runs:
-        counts[run.teacher_id] += 1
-    teacher_id = max(counts, key=lambda t: counts[t])
-    by_arch: dict[str, dict[int, float]] = defaultdict(dict)
-    for run in runs:
-        if run.teacher_id == teacher_id and run.test_acc is not None:
-            by_arch[run.arch_id][run.seed] = run.test_acc
-    seeds = sorted({s for v in by_arch.values() for s in v})
+    teacher_id, ids, table, seeds = task_runs(store, key, "kd")  # the one rule for the teacher
     record = store.get_teacher(teacher_id)
     space = space_from_dict(record.space)
-    ids = sorted(by_arch)
-    table = np.full((len(ids), len(seeds)), np.nan)
-    for i, a in enumerate(ids):
-        for j, s in enumerate(seeds):
-            table[i, j] = by_arch[a].get(s, np.nan)
+    runs = store.runs(key, mode="kd")
     return BenchTask(
         key=key,
         task=task,

@@ -335,11 +335,13 @@ class Plan:
         Raises:
             FileNotFoundError: If a dataset file or the data folder is missing.
             ImportError: If a shipped set's optional package is not installed.
-            ValueError: If the data folder is not set, or a task asks for more
+            ValueError: If two groups make the same task with different teachers, the data
+                folder is not set, or a task asks for more
                 classes or images than the dataset has (the message names the plan
                 file, if any, and the task group).
         """
         where = f"{self.source}: " if self.source else ""
+        owners: dict[str, tuple[int, str]] = {}
         for i, group in enumerate(self.groups):
             with reraise_in(f"{where}tasks[{i}] ({group.dataset})"):
                 if is_dataset_path(group.dataset):  # folders of mixed sizes are resized
@@ -348,6 +350,15 @@ class Plan:
                     source = load_dataset(group.dataset)
                 for task in group.tasks():
                     task.indices(source)
+            for task in group.tasks():
+                teacher = self._teacher_of(group, task).teacher_id
+                j, other = owners.setdefault(task.key, (i, teacher))
+                if other != teacher:
+                    raise ValueError(
+                        f"{where}tasks[{j}] and tasks[{i}] make the same task {task.key} with "
+                        "different teachers; a task has one teacher (its labels are the KD "
+                        "accuracies from it): give one of the groups another seed"
+                    )
 
     def select(self, role: str | None = None, seeds: Sequence[int] | None = None) -> Plan:
         """A part of the plan: the task groups of one ``role`` and/or only the runs

@@ -18,6 +18,7 @@ from dassgnn.predictor.estimator import (
     choose_val_tasks,
     default_checkpoint_path,
     load_default_predictor,
+    load_ranker,
     teacher_accuracy,
 )
 from dassgnn.predictor.inputs import (
@@ -68,6 +69,7 @@ __all__ = [
     "evaluate",
     "load_default_predictor",
     "load_episodes",
+    "load_ranker",
     "meta_train",
     "pairwise_rank_loss",
     "predict",

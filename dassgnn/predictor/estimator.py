@@ -58,6 +58,54 @@ def default_checkpoint_path() -> Path:
     return Path(env) if env else checkpoint_path("dass")
 
 
+def load_ranker(
+    name: str, records: Any = None, *, checkpoint: Any = None, progress: bool = False
+) -> RankingMethod:
+    """A ranking method ready to score, by name: the one way the search and the benchmark
+    get one. A training-free method is created (and its no-op ``fit`` called); a learned
+    one is loaded from ``checkpoint``, else from its committed checkpoint
+    ([`checkpoint_path`][dassgnn.predictor.checkpoint_path]; for ``"dass"``
+    [`default_checkpoint_path`][dassgnn.predictor.default_checkpoint_path], which
+    ``DASSGNN_PREDICTOR`` can point elsewhere), else fitted on ``records``. The loaded
+    file is kept as ``method.checkpoint_`` (the benchmark hashes it).
+
+    Args:
+        name (str): A registered ranking method.
+        records (RecordStore, optional): What a learned method without a checkpoint is
+            fitted on.
+        checkpoint (str or PathLike, optional): A checkpoint to load instead of the
+            committed one.
+        progress (bool, optional): Progress bars (and a line before a fit). (default: `False`)
+
+    Raises:
+        KeyError: For an unknown name (the message lists the valid ones).
+        CheckpointError: If the checkpoint is not one of this method.
+        ValueError: If a learned method has neither a checkpoint nor records to fit on.
+    """
+    from dassgnn.ranking import create_ranker
+
+    method = create_ranker(name)
+    if not method.needs_fit:
+        return method.fit(None)
+    path = Path(checkpoint) if checkpoint is not None else None
+    if path is None:
+        path = default_checkpoint_path() if name == "dass" else checkpoint_path(name)
+    load = getattr(type(method), "load", None)
+    if load is not None and (checkpoint is not None or path.is_file()):
+        loaded = load(path)
+        loaded.checkpoint_ = path
+        return loaded
+    mode = getattr(method, "label_mode", "kd")
+    if records is None or not task_keys(records, "meta-train", mode):
+        raise ValueError(
+            f"no checkpoint at {path}, and no records with meta-train tasks of {mode} runs "
+            f"to fit {name} on"
+        )
+    if progress:
+        print(f"{name}: no checkpoint at {path}; fitting it on the records (minutes)", flush=True)
+    return method.fit(records)
+
+
 def load_default_predictor(progress: bool = False) -> DaSSRanker:
     """The meta-trained predictor of
     [`default_checkpoint_path`][dassgnn.predictor.default_checkpoint_path]."""

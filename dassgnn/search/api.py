@@ -13,7 +13,7 @@ from torch import nn
 from dassgnn.data import DATASETS, DatasetSplits, Task, is_dataset_path, load_dataset
 from dassgnn.data.catalog import unknown_dataset
 from dassgnn.data.paths import num_classes_at
-from dassgnn.ranking import NotFittedError, RankingMethod, create_ranker
+from dassgnn.ranking import NotFittedError, RankingMethod
 from dassgnn.search.result import Candidate, SearchResult, pareto_front, rank_order
 from dassgnn.search.scoring import Scorer, measure_latency, scoring_teacher
 from dassgnn.search.shots import MeasuredStudent, choose_shots, label_recipe, measure_students
@@ -71,18 +71,15 @@ def _method(method: str | RankingMethod) -> RankingMethod:
     if isinstance(method, RankingMethod):
         out = method
     elif isinstance(method, str):
-        if method == "dass":
-            from dassgnn.predictor import default_checkpoint_path, load_default_predictor
+        from dassgnn.predictor import default_checkpoint_path, load_ranker
 
-            path = default_checkpoint_path()
-            if not path.is_file():
-                raise FileNotFoundError(
-                    f"no predictor checkpoint at {str(path)!r}: set DASSGNN_PREDICTOR to one "
-                    "(dassgnn meta-train writes it) or pass a fitted RankingMethod as method="
-                )
-            out = load_default_predictor()
-        else:
-            out = create_ranker(method)
+        if method == "dass" and not default_checkpoint_path().is_file():
+            raise FileNotFoundError(
+                f"no predictor checkpoint at {str(default_checkpoint_path())!r}: set "
+                "DASSGNN_PREDICTOR to one (dassgnn meta-train writes it) or pass a fitted "
+                "RankingMethod as method="
+            )
+        out = load_ranker(method)
     else:
         raise TypeError(f"method must be a name or a RankingMethod, got {type(method).__name__}")
     if not out.is_fitted:

@@ -353,3 +353,12 @@ def test_seeds_must_fit_the_records_64_bit_integers():
             Plan.from_dict({"tasks": [{"dataset": "digits", "students": 2, key: value}]})
     ok = Plan.from_dict({"tasks": [{"dataset": "digits", "students": 2, "kd_seeds": [2**63 - 1]}]})
     assert ok.groups[0].kd_seeds == (2**63 - 1,)
+
+
+def test_a_task_has_one_teacher():
+    group = {"dataset": "digits", "students": 2}
+    other = {**group, "space": {"widths": [8, 16], "depths": [2, 2], "strides": [1, 2]}}
+    with pytest.raises(ValueError, match=r"tasks\[0\] and tasks\[1\] make the same task digits"):
+        Plan.from_dict({"tasks": [group, other]}).check()
+    Plan.from_dict({"tasks": [group, {**other, "seed": 1}]}).check()
+    Plan.from_dict({"tasks": [group, {**group, "kd_seeds": [1]}]}).check()  # the same teacher
