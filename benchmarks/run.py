@@ -59,16 +59,14 @@ def write_docs_page(results: Path) -> Path:
     return page
 
 
+def _docs(args: object, out: Path) -> None:
+    if getattr(args, "docs", False):
+        print(f"docs page: {write_docs_page(out.resolve())}")
+
+
 if __name__ == "__main__":
     argv = sys.argv[1:]
-    docs = "--docs" in argv
-    argv = [a for a in argv if a != "--docs"]
     shared = HERE.parent.parent / "shared" / "datasets"
     if not os.environ.get("DASSGNN_DATA") and "--data" not in argv and shared.is_dir():
         os.environ["DASSGNN_DATA"] = str(shared)
-    status = main(argv, results_root=HERE / "results")
-    if status == 0 and docs:
-        name = argv[argv.index("--config") + 1] if "--config" in argv else "default"
-        out = Path(argv[argv.index("--out") + 1]) if "--out" in argv else HERE / "results" / name
-        print(f"docs page: {write_docs_page(out.resolve())}")
-    sys.exit(status)
+    sys.exit(main(argv, results_root=HERE / "results", prog="benchmarks/run.py", on_results=_docs))

@@ -42,8 +42,12 @@ def test_bench_runs_and_reports(tmp_path, capsys):
     assert {r["method"] for r in results["correlation"]} == {"params", "flops", "random"}
     assert results["provenance"]["records_sha256"] and results["tasks"][0]["dataset"] == "digits"
     assert (out / "results.md").read_text().startswith("# Benchmark results")
-    assert (out / "plots" / "rho.png").is_file()
-    assert "ranks best" in capsys.readouterr().out
+    assert (out / "plots" / "rho.png").is_file() and (out / "plots" / "few_shot.png").is_file()
+    assert {r["k"] for r in results["few_shot"]} == {0, 5, 10, 20}
+    text = capsys.readouterr().out
+    assert "digits-10way-5e57: not discriminating" not in text  # the summary, not every line
+    assert "1 meta-test tasks: 0 discriminating" in text
+    assert "No task here is discriminating" in text and "ranks best" not in text
 
 
 def test_bench_bad_input(tmp_path, capsys):

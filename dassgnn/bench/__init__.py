@@ -18,9 +18,16 @@ if TYPE_CHECKING:  # imported on first use: the parser (and the CLI reference) n
 __all__ = ["ALL_METHODS", "CONFIGS", "BenchConfig", "build_parser", "main", "run_benchmark"]
 
 
-def build_parser(prog: str = "dassgnn bench") -> argparse.ArgumentParser:
-    """The benchmark's command-line options."""
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+def _description() -> str:
+    """The module text's first paragraph, as plain text for ``--help``."""
+    first = (__doc__ or "").split("\n\n")[0]
+    return " ".join(first.split()).replace("``", "")
+
+
+def build_parser(prog: str = "dassgnn bench", docs: bool = False) -> argparse.ArgumentParser:
+    """The benchmark's command-line options (with ``docs``, also ``--docs``: the options of
+    ``benchmarks/run.py``)."""
+    p = argparse.ArgumentParser(prog=prog, description=_description())
     p.add_argument(
         "--config", default="default", choices=sorted(CONFIGS), help="a named configuration"
     )
@@ -61,12 +68,45 @@ def build_parser(prog: str = "dassgnn bench") -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    if docs:
+        p.add_argument(
+            "--docs",
+            action="store_true",
+            help="also write the docs site's results page (docs/results.md and its plots)",
+        )
     return p
 
 
-def main(argv: Sequence[str] | None = None, results_root: Path | None = None) -> int:
-    """Runs the benchmark from command-line arguments; returns the exit status."""
-    args = build_parser().parse_args(argv)
+def main(
+    argv: Sequence[str] | None = None,
+    results_root: Path | None = None,
+    prog: str = "dassgnn bench",
+    on_results: Any = None,
+) -> int:
+    """Runs the benchmark from command-line arguments; returns the exit status. Errors are
+    one line on stderr with status 2 (``--debug`` shows the traceback).
+
+    Args:
+        argv (Sequence[str], optional): The arguments (default: ``sys.argv[1:]``).
+        results_root (Path, optional): Where ``<config>/`` results go by default.
+        prog (str, optional): The command's name in ``--help``. (default: `"dassgnn bench"`)
+        on_results (callable, optional): Called with ``(args, results folder)`` after a
+            successful run, and given ``--docs`` in the parser (``benchmarks/run.py``).
+    """
+    import sys
+
+    args = build_parser(prog, docs=on_results is not None).parse_args(argv)
+    try:
+        return _run(args, results_root, on_results)
+    except (ValueError, TypeError, KeyError, ImportError, OSError) as error:
+        if args.debug:
+            raise
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"{prog}: error: {message}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace, results_root: Path | None, on_results: Any) -> int:
     config = CONFIGS[args.config]
     changes = {
         "methods": args.methods,
@@ -97,9 +137,10 @@ def main(argv: Sequence[str] | None = None, results_root: Path | None = None) ->
     out = args.out or (results_root or Path("benchmarks") / "results") / config.name
     with RecordStore(path, readonly=True) as store:
         results = run_benchmark(config, store, Path(path), out, progress=not args.quiet)
-    print("\n".join(results["verdict"]))
-    print("\n".join(results.get("few_shot_verdict", [])))
+    print("\n".join(results["summary"]))
     print(f"results: {out / 'results.md'} ({results['wall_seconds'] / 60:.1f} min)")
+    if on_results is not None:
+        on_results(args, out)
     return 0
 
 

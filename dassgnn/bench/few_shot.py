@@ -157,7 +157,7 @@ def few_shot_verdict(
         ours, theirs = m[method][0], m[size][0]
         word = "meets" if ours >= theirs else "does NOT meet"
         lines.append(
-            f"k = 0, {group} tasks: {method} mean rho {ours:.2f} vs {size} {theirs:.2f}: "
+            f"k = 0, {group} tasks: {method} mean ρ {ours:.2f} vs {size} {theirs:.2f}: "
             f"{word} the zero-shot floor."
         )
     by_task: dict[str, dict[str, float]] = {}
@@ -182,7 +182,7 @@ def few_shot_verdict(
             continue
         ours = m[method][target_k]
         lines.append(
-            f"k = {target_k}, {group} tasks: {method} mean rho {ours:.2f} (target {target:.2f}: "
+            f"k = {target_k}, {group} tasks: {method} mean ρ {ours:.2f} (target {target:.2f}: "
             f"{'met' if ours >= target else 'NOT met'})"
             + (
                 f"; {bar} {m[bar][target_k]:.2f}, margin {ours - m[bar][target_k]:+.2f} "

@@ -96,17 +96,20 @@ def picks_plot(
         ax.scatter(params, 100 * bench.labels, s=10, color="lightgrey", label="measured")
         ax.axvline(budgets[bench.key] / 1e3, ls=":", color="k", lw=1)
         mine = [p for p in picks if p["task"] == bench.key and p.get("arch")]
-        for i, p in enumerate(mine):
+        markers = "os^vD<>pPX*"
+        for i, p in enumerate(mine):  # a marker each and a legend: no labels to overlap
             ax.scatter(
-                p["params"] / 1e3, p["mean"], s=30, marker="o" if p["method"] != "oracle" else "*"
+                p["params"] / 1e3,
+                p["mean"],
+                s=60 if p["method"] == "oracle" else 30,
+                marker="*" if p["method"] == "oracle" else markers[i % len(markers)],
+                facecolors="none" if p["method"] != "oracle" else None,
+                edgecolors=f"C{i % 10}",
+                color=f"C{i % 10}" if p["method"] == "oracle" else None,
+                label=p["method"],
             )
-            ax.annotate(
-                p["method"],
-                (p["params"] / 1e3, p["mean"]),
-                fontsize=6,
-                xytext=(3, 3 + 6 * (i % 3)),
-                textcoords="offset points",
-            )
+        if mine:
+            ax.legend(fontsize=5, loc="lower right", ncol=2)
         ax.set_xlabel("parameters (k)", fontsize=8)
         ax.set_ylabel("KD accuracy %", fontsize=8)
         ax.set_title(bench.name, fontsize=9)
@@ -167,8 +170,7 @@ def few_shot_plot(rows: list[dict[str, Any]], tasks: list[dict[str, Any]], path:
         ax.set_title(t["name"] + (" *" if t.get("discriminating") else ""), fontsize=9)
     for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
-    handles, labels = axes.flat[len(panels) - 1].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower right", fontsize=7, ncol=2)
+    axes.flat[len(panels) - 1].legend(fontsize=6, ncol=2, loc="lower right")
     fig.suptitle("Spearman ρ against k measured students (dashed: ceiling; * discriminating)")
     fig.tight_layout()
     fig.savefig(path, dpi=90)

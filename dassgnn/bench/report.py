@@ -119,41 +119,42 @@ def verdict(
     tasks: list[dict[str, Any]],
     method: str = "dass",
 ) -> list[str]:
-    """A short reading of the numbers: the winner of each task and by how much,
-    whether the DaSS predictor beats the better size baseline beyond the
-    bootstrap interval, and the mean over the discriminating tasks."""
+    """A reading of the correlation figures, one line a task and one for the means.
+
+    A discriminating task gets its best method and ``method`` against the better size
+    baseline with the paired bootstrap interval (beats / is level with / LOSES to); a task
+    that is not discriminating says only that, since no ranking figure means anything on
+    it. The last line compares the means over the discriminating tasks with the aim."""
     out = []
-    names = {t["key"]: t["name"] for t in tasks}
     by_task: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         by_task.setdefault(r["task"], []).append(r)
+    compared = {c["task"]: c for c in comparisons}
     for t in tasks:
+        if not t["discriminating"]:
+            out.append(
+                f"{t['name']}: not discriminating (label reliability {_f(t['reliability'])}, "
+                f"best student {_f(100 * t['kd_max'], 1)} %): no method can be told apart here."
+            )
+            continue
         ranked = sorted(
             (r for r in by_task.get(t["key"], []) if math.isfinite(r["spearman"])),
             key=lambda r: -r["spearman"],
         )
-        if len(ranked) < 2:
-            continue
-        first, second = ranked[0], ranked[1]
-        overlap = first["spearman_low"] <= second["spearman"]
-        out.append(
-            f"{t['name']}: {first['method']} ranks best (ρ {_f(first['spearman'])}, ceiling "
-            f"{_f(t['ceiling'])}), {_f(first['spearman'] - second['spearman'])} above "
-            f"{second['method']}"
-            + (" — within the bootstrap interval, not a clear win." if overlap else ".")
-        )
-    for c in comparisons:
-        real = c["low"] > 0 or c["high"] < 0
-        if c["diff"] > 0 and real:
-            word = "beats"
-        elif c["diff"] < 0 and real:
-            word = "LOSES to"
-        else:
+        line = f"{t['name']} (ceiling {_f(t['ceiling'])}):"
+        if ranked:
+            line += f" best {ranked[0]['method']} ρ {_f(ranked[0]['spearman'])};"
+        c = compared.get(t["key"])
+        if c is not None:
+            real = c["low"] > 0 or c["high"] < 0
             word = "is level with"
-        out.append(
-            f"{names.get(c['task'], c['task'])}: {method} {word} {c['baseline']} "
-            f"(Δρ {_f(c['diff'])}, 95 % [{_f(c['low'])}, {_f(c['high'])}])."
-        )
+            if real:
+                word = "beats" if c["diff"] > 0 else "LOSES to"
+            line += (
+                f" {method} {word} {c['baseline']} (Δρ {_f(c['diff'])}, 95 % "
+                f"[{_f(c['low'])}, {_f(c['high'])}])."
+            )
+        out.append(line)
     disc = [t["key"] for t in tasks if t["discriminating"]]
     if disc:
 
@@ -165,13 +166,56 @@ def verdict(
         gap = dass - best
         out.append(
             f"Mean over the {len(disc)} discriminating tasks: {method} ρ {_f(dass)}, parameters "
-            f"{_f(params)}, FLOPs {_f(flops)}: {method} is {_f(gap)} "
+            f"{_f(params)}, FLOPs {_f(flops)}: {method} is {_f(abs(gap))} "
             f"{'above' if gap >= 0 else 'below'} the better size baseline (the aim is +0.15"
             f"{'; met' if gap >= 0.15 else '; NOT met'})."
         )
     else:
         out.append("No task here is discriminating: the ranking figures cannot tell methods apart.")
     return out
+
+
+def summary(results: dict[str, Any], method: str = "dass") -> list[str]:
+    """The few lines a run ends with: the tasks, the means, the verdicts (zero-shot and
+    few-shot) and the searched-student picks."""
+    tasks = results["tasks"]
+    rows = results["correlation"]
+    disc = [t for t in tasks if t["discriminating"]]
+    unseen = [t for t in tasks if t.get("unseen_dataset")]
+    lines = [
+        f"{len(tasks)} meta-test tasks: {len(disc)} discriminating, {len(unseen)} on datasets "
+        "that meta-training never saw."
+    ]
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    shown = [m for m in (method, "params", "flops", "ridge") if m in methods]
+    for label, group in (("all", tasks), ("discriminating", disc), ("unseen datasets", unseen)):
+        if not group:
+            continue
+        keys = {t["key"] for t in group}
+        values = {
+            m: _mean([r["spearman"] for r in rows if r["method"] == m and r["task"] in keys])
+            for m in shown
+        }
+        means = [f"{m} {_f(v)}" for m, v in values.items()]
+        lines.append(f"Mean Spearman ρ, {label} ({len(group)}): " + ", ".join(means) + ".")
+    lines.append(results["verdict"][-1])
+    lines += results.get("few_shot_verdict", [])
+    names = {t["key"]: t["name"] for t in tasks}
+    for task in dict.fromkeys(r["task"] for r in results.get("pool_search", [])):
+        picks = [r for r in results["pool_search"] if r["task"] == task and r["accuracies"]]
+        text = ", ".join(f"{r['method']} {_f(r['mean'], 1)} ± {_f(r['std'], 1)} %" for r in picks)
+        lines.append(f"Pool picks on {names.get(task, task)}, KD-trained: {text}.")
+    measured = results.get("measured_picks", [])
+    oracle = {r["task"]: r["mean"] for r in measured if r["method"] == "oracle"}
+    mine = [r for r in measured if r["method"] == method and r["task"] in oracle]
+    if mine:
+        gaps = [oracle[r["task"]] - r["mean"] for r in mine]
+        hits = sum(g <= 1e-9 for g in gaps)
+        lines.append(
+            f"Top-1 of {method} within the budget among the measured students: the best one on "
+            f"{hits} of {len(mine)} tasks, {_f(_mean(gaps), 1)} points below it on average."
+        )
+    return lines
 
 
 def few_shot_table(rows: list[dict[str, Any]]) -> str:

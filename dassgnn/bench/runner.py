@@ -29,6 +29,7 @@ from dassgnn.bench.report import (
     few_shot_task_table,
     metric_table,
     picks_table,
+    summary,
     tasks_table,
     verdict,
 )
@@ -178,6 +179,8 @@ def run_benchmark(
     benches: list[BenchTask] = []
     budgets: dict[str, float] = {}
     (out / "plots").mkdir(exist_ok=True)
+    for stale in (out / "plots").glob("*.png"):  # plots of tasks not in this run go
+        stale.unlink()
     for key in tqdm(keys, desc="tasks", disable=not progress):
         bench = load_bench_task(store, key)
         benches.append(bench)
@@ -244,6 +247,7 @@ def run_benchmark(
         "few_shot_verdict": few_lines,
         "wall_seconds": time.perf_counter() - start,
     }
+    results["summary"] = summary(results)
     (out / "results.json").write_text(json.dumps(_jsonable(results), indent=1))
     (out / "results.md").write_text(markdown(results))
     return results
@@ -331,8 +335,8 @@ def markdown(results: dict[str, Any]) -> str:
             "## Few-shot: Spearman ρ against k measured students",
             "Each task's students are split into k support students, measured once (KD seed "
             "0), and the rest, which every method ranks; ρ with the rest's seed-mean label, "
-            f"mean over {results['few_shot'][0]['draws'] if results['few_shot'] else 0} "
-            "draws of the support set (the same draws for every method). Methods that do not "
+            f"mean over {p['config']['draws']} draws of the support set for k > 0 (the same "
+            "draws for every method). Methods that do not "
             "use measured students score the same students without them.",
             "\n".join(f"- {line}" for line in results.get("few_shot_verdict", [])),
             few_shot_table(results["few_shot"]),

@@ -15,7 +15,8 @@ from dassgnn.cli import collect, predict, search
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``dassgnn`` command."""
-    parser = argparse.ArgumentParser(prog="dassgnn", description=__doc__.splitlines()[0])
+    description = (__doc__ or "").splitlines()[0].replace("``", "")
+    parser = argparse.ArgumentParser(prog="dassgnn", description=description)
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="command", required=True)
     collect.add_parsers(sub)

@@ -43,17 +43,9 @@ def _meta_train(args: argparse.Namespace) -> int:
 
 def bench_main(argv: list[str]) -> int:
     """``dassgnn bench ARGS``: the benchmark's own command line (see ``--help``)."""
-    import sys
-
     from dassgnn.bench import main
 
-    try:
-        return main(argv)
-    except (ValueError, TypeError, KeyError, ImportError, OSError) as error:
-        if "--debug" in argv:
-            raise
-        print(f"dassgnn bench: error: {error}", file=sys.stderr)
-        return 2
+    return main(argv)
 
 
 def _bench(args: argparse.Namespace) -> int:

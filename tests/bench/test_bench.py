@@ -1,4 +1,5 @@
 import json
+import re
 
 import numpy as np
 import pytest
@@ -59,27 +60,82 @@ def test_a_small_run_recomputes_from_the_records(tmp_path):
     assert any(line.startswith(task["name"]) for line in saved["verdict"])
 
 
-def test_bad_input_fails_before_any_work(tmp_path):
-    with pytest.raises(ValueError, match=r"unknown methods \[.nosuch.\]; valid: .*params"):
-        main(["--methods", "nosuch", "--out", str(tmp_path / "a")])
-    with pytest.raises(ValueError, match=r"unknown tasks \[.imagenet.\]"):
-        main(["--methods", "params", "--tasks", "imagenet", "--out", str(tmp_path / "b")])
+def test_bad_input_fails_before_any_work(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    with pytest.raises(OSError, match="cannot write the results folder"):
-        main(["--methods", "params", "--tasks", "digits", "--out", str(blocker / "x")])
-    with pytest.raises(FileNotFoundError, match=r"data folder .* does not exist"):
-        main(["--methods", "params", "--data", str(tmp_path / "missing"), "--out", str(tmp_path)])
-    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    cases = [
+        (["--methods", "nosuch"], r"unknown methods \[.nosuch.\]; valid: .*params"),
+        (["--methods", "params", "--tasks", "imagenet"], r"unknown tasks \[.imagenet.\]"),
+        (
+            ["--methods", "params", "--tasks", "digits", "--out", str(blocker / "x")],
+            "cannot write the results folder",
+        ),
+        (
+            ["--methods", "params", "--data", str(tmp_path / "missing")],
+            r"data folder .* does not exist",
+        ),
+    ]
+    for args, message in cases:
+        out = [] if "--out" in args else ["--out", str(tmp_path / "a")]
+        assert main([*args, *out]) == 2
+        err = capsys.readouterr().err
+        assert re.search(rf"^dassgnn bench: error: {message}", err) and err.count("\n") == 1, err
+        with pytest.raises((ValueError, OSError)):
+            main([*args, *out, "--debug"])  # the traceback, with --debug
+    assert not (tmp_path / "a").exists()
 
 
 def test_a_learned_method_without_data_or_checkpoint_is_explained(capsys):
     from dassgnn.bench.runner import load_method
 
-    message = "records hold no meta-train task with scratch runs"
+    message = "no records with meta-train tasks of scratch runs"
     with (
         RecordStore(default_store_path(), readonly=True) as store,
         pytest.raises(ValueError, match=message),
     ):
         load_method("metad2a", store, progress=False)
     assert "fitting" not in capsys.readouterr().out
+
+
+def test_the_verdict_names_a_winner_only_where_the_labels_can_tell():
+    from dassgnn.bench.report import verdict
+
+    tasks = [
+        {
+            "key": "a",
+            "name": "cifar10-5way-aaaa",
+            "discriminating": True,
+            "ceiling": 0.98,
+            "reliability": 0.96,
+            "kd_max": 0.8,
+        },
+        {
+            "key": "b",
+            "name": "digits-10way-bbbb",
+            "discriminating": False,
+            "ceiling": 0.7,
+            "reliability": 0.5,
+            "kd_max": 0.99,
+        },
+    ]
+    rows = [
+        {"task": t, "method": m, "spearman": v}
+        for t, m, v in [
+            ("a", "dass", 0.9),
+            ("a", "params", 0.8),
+            ("a", "flops", 0.7),
+            ("b", "diswot", 0.5),
+            ("b", "params", 0.1),
+            ("b", "dass", 0.0),
+            ("b", "flops", 0.0),
+        ]
+    ]
+    comparisons = [{"task": "a", "baseline": "params", "diff": 0.1, "low": 0.02, "high": 0.2}]
+    lines = verdict(rows, comparisons, tasks)
+    assert lines[0] == (
+        "cifar10-5way-aaaa (ceiling 0.98): best dass ρ 0.90; dass beats params "
+        "(Δρ 0.10, 95 % [0.02, 0.20])."
+    )
+    assert lines[1].startswith("digits-10way-bbbb: not discriminating") and "diswot" not in lines[1]
+    assert lines[2].startswith("Mean over the 1 discriminating tasks: dass ρ 0.90")
+    assert len(lines) == 3  # one line a task, one for the means: nothing said twice
