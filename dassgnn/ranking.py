@@ -414,8 +414,9 @@ def check_ranker(
     round-trips, keys and values); a method that needs fitting raises
     [`NotFittedError`][dassgnn.ranking.NotFittedError]
     before [`fit()`][dassgnn.ranking.RankingMethod.fit]; ``fit`` returns ``self`` and leaves
-    the settings as they were; ``score`` gives one float a candidate, the same twice, in the
-    candidates' order, and rejects an empty list and architectures outside the space; with
+    the settings as they were, and a fresh copy fitted on the same records scores the same;
+    ``score`` gives one float a candidate, the same twice, in the candidates' order, and
+    rejects an empty list and architectures outside the space; with
     three measured students it still gives one float a candidate (the same as without them
     for a method that does not use them, the same for any order of them) and rejects an
     accuracy outside $[0, 1]$, a measured student outside the space and one that is also a
@@ -476,6 +477,10 @@ def check_ranker(
             f"{type(method).__name__} does not use measured students (uses_measured=False) "
             "but its scores changed with them"
         )
+    refit = type(method)(**method.get_params()).fit(records).score(task, teacher, archs)
+    assert np.allclose(refit, scores, equal_nan=True, rtol=1e-5, atol=1e-6), (
+        "fitting a fresh copy with the same settings gives other scores"
+    )
     shuffled = dict(reversed(list(measured.items())))
     assert np.allclose(
         method.score(task, teacher, archs, measured=shuffled), with_shots, equal_nan=True

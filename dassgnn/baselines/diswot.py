@@ -29,15 +29,8 @@ from torch import Tensor, nn
 
 from dassgnn.baselines.zero_cost import task_batch
 from dassgnn.ranking import RankingMethod, Teacher, register_ranker, task_shape
-from dassgnn.space import Arch
+from dassgnn.space import Arch, classifier_head
 from dassgnn.utils.validation import check_int, check_seed
-
-
-def _head(model: nn.Module) -> nn.Linear:
-    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-    if not linears:
-        raise TypeError(f"the network has no linear classifier: {type(model).__name__}")
-    return linears[-1]
 
 
 def relation_and_cam(space: Any, model: nn.Module, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
@@ -45,7 +38,7 @@ def relation_and_cam(space: Any, model: nn.Module, x: Tensor, y: Tensor) -> tupl
     $(N, h \\cdot w)$ of a network of ``space`` (global average pooling and a
     linear head after its last stage) on the batch."""
     feats = space.features(model.eval(), x)[-1].detach().requires_grad_(True)
-    logits = _head(model)(feats.mean(dim=(2, 3)))
+    logits = classifier_head(model)(feats.mean(dim=(2, 3)))
     score = logits.gather(1, y[:, None]).sum()
     (grad,) = torch.autograd.grad(score, feats)
     flat = feats.detach().flatten(1)

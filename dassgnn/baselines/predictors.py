@@ -5,7 +5,7 @@ the architecture but not the teacher, trained on accuracies from scratch."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from dassgnn.predictor import DaSSRanker, PredictorConfig
 from dassgnn.ranking import register_ranker
@@ -14,8 +14,10 @@ from dassgnn.ranking import register_ranker
 @register_ranker("dass_pooled")
 class PooledDaSS(DaSSRanker):
     """The DaSS predictor without meta-learning: one model fitted on all
-    meta-training tasks pooled, no adaptation on the teacher. Its default config
-    is the predictor's with ``meta=False``; any other config is used as given.
+    meta-training tasks pooled, no adaptation on the teacher (measured students are
+    ignored). Its defaults are the predictor's with ``meta=False``; a ``config`` dict
+    changes them (``{"hidden": 32}`` keeps ``meta=False``), a
+    [`PredictorConfig`][dassgnn.predictor.PredictorConfig] replaces them.
 
     Args:
         config (PredictorConfig or dict, optional): (default: `PredictorConfig(meta=False)`)
@@ -34,12 +36,7 @@ class PooledDaSS(DaSSRanker):
     ) -> None:
         super().__init__(config, val_tasks, train_tasks, progress)
 
-    @property
-    def config_(self) -> PredictorConfig:
-        """The validated settings (``meta=False`` by default)."""
-        if self.config is None:
-            return PredictorConfig(meta=False)
-        return super().config_
+    default_config: ClassVar[dict[str, Any]] = {"meta": False}
 
 
 @register_ranker("metad2a")
@@ -49,7 +46,8 @@ class MetaD2A(DaSSRanker):
     fusion head, no teacher, no cost or functional inputs, no meta-learning,
     trained on the students' accuracies **from scratch** in the records
     (``label_mode="scratch"``): what a dataset-aware NAS predictor that ignores
-    distillation would rank.
+    distillation would rank. Measured students are ignored. A ``config`` dict changes
+    its defaults, a [`PredictorConfig`][dassgnn.predictor.PredictorConfig] replaces them.
 
     Args:
         config (PredictorConfig or dict, optional): (default: branches ``arch`` and
@@ -70,9 +68,4 @@ class MetaD2A(DaSSRanker):
     ) -> None:
         super().__init__(config, val_tasks, train_tasks, progress)
 
-    @property
-    def config_(self) -> PredictorConfig:
-        """The validated settings (dataset and architecture only, by default)."""
-        if self.config is None:
-            return PredictorConfig(meta=False, branches=("arch", "dataset"))
-        return super().config_
+    default_config: ClassVar[dict[str, Any]] = {"meta": False, "branches": ("arch", "dataset")}

@@ -151,14 +151,26 @@ class ZeroCostProxy(RankingMethod):
         self.batch_size = batch_size
         self.seed = seed
 
+    def _check_proxy(self) -> str:
+        if self.proxy not in PROXIES:
+            raise ValueError(
+                f"{type(self).__name__} names no proxy (proxy={self.proxy!r}): use one of the "
+                f"registered proxies {', '.join(PROXIES)} (create_ranker(name)), or subclass "
+                "ZeroCostProxy with proxy = <one of them>"
+            )
+        return self.proxy
+
+    def _fit(self, records: Any) -> None:
+        self._check_proxy()
+
     def _score(
         self, task: Any, teacher: Teacher, archs: list[Arch], measured: dict[Arch, float]
     ) -> np.ndarray:
+        fn = PROXIES[self._check_proxy()]
         batch_size = check_int(self.batch_size, "batch_size", minimum=2)
         seed = check_seed(self.seed)
         k, c, _ = task_shape(task)
         x, y = task_batch(task, batch_size, seed)
-        fn = PROXIES[self.proxy]
         out = []
         for arch in archs:
             model = teacher.space.build(arch, k, c, seed=seed)

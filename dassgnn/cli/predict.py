@@ -9,7 +9,7 @@ from typing import Any
 
 
 def _meta_train(args: argparse.Namespace) -> int:
-    from dassgnn.predictor import DaSSRanker, PredictorConfig
+    from dassgnn.predictor import DaSSRanker
     from dassgnn.ranking import create_ranker
     from dassgnn.records import RecordStore, default_store_path
 
@@ -27,7 +27,7 @@ def _meta_train(args: argparse.Namespace) -> int:
     if not isinstance(method, DaSSRanker):
         raise ValueError(f"{args.method} is not a learned predictor")
     if settings:  # on top of the method's own defaults (dass_pooled: meta=False, ...)
-        method.config = PredictorConfig.from_dict({**method.config_.to_dict(), **settings})
+        method.config = settings
     path = args.records or default_store_path()
     with RecordStore(path, readonly=True) as store:
         method.fit(store)

@@ -1,6 +1,7 @@
 r"""Architecture encoders: a GNN over the graphs of
-[`SearchSpace.to_graph`][dassgnn.space.SearchSpace.to_graph], and the flat
-choice-vector encoding of the original DaSS code for comparison."""
+[`SearchSpace.to_graph`][dassgnn.space.SearchSpace.to_graph], and an MLP over the flat
+choice vector of [`SearchSpace.flat_encoding`][dassgnn.space.SearchSpace.flat_encoding], the
+encoding of the original DaSS code, for comparison."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from torch_geometric.data import Batch
 from torch_geometric.nn import GATv2Conv, GINEConv, global_add_pool, global_mean_pool
 
 from dassgnn.space import Arch
+from dassgnn.space.encoding import FLAT_SIZE, flat_vector
 from dassgnn.utils.validation import check_choice, check_int
 
 LAYERS = ("gine", "gatv2", "topo")
@@ -169,14 +171,13 @@ class ArchGNN(nn.Module):
         )
 
 
-FLAT_STAGES, FLAT_DEPTH = 6, 6
-"""Slots of the flat encoding: stages and blocks a stage beyond these are cut off."""
-
-
 def flat_encoding(arch: Arch, teacher: Arch, num_choices: int = 16) -> Tensor:
     """The choice vector of an architecture, as the original DaSS code encodes it:
-    for every stage slot a one-hot of the depth relative to the teacher's, and for
-    every block slot the block's choice relative to the maximum (0 where absent).
+    for every stage slot a 1, the depth relative to the teacher's, and every block's
+    choice relative to ``num_choices`` (0 where absent), in a grid of 6 stages of 6 blocks
+    (`dassgnn.space.encoding.flat_vector`). A space's own is
+    [`SearchSpace.flat_encoding()`][dassgnn.space.SearchSpace.flat_encoding], which gives the
+    same vector for the ResNet spaces.
 
     Args:
         arch (Arch): The architecture.
@@ -184,43 +185,39 @@ def flat_encoding(arch: Arch, teacher: Arch, num_choices: int = 16) -> Tensor:
         num_choices (int, optional): The largest block choice (16 sixteenths). (default: `16`)
 
     Returns:
-        Tensor: `(FLAT_SIZE,)` = `(FLAT_STAGES * (2 + FLAT_DEPTH),)`.
+        Tensor: `(FLAT_SIZE,)`, 48.
+
+    Raises:
+        ValueError: If ``arch`` has more than 6 stages or a stage of more than 6 blocks.
     """
-    out = torch.zeros(FLAT_STAGES, 2 + FLAT_DEPTH)
-    for s, (d, ws) in enumerate(zip(arch.depths, arch.widths, strict=True)):
-        if s >= FLAT_STAGES:
-            break
-        out[s, 0] = 1.0
-        out[s, 1] = d / teacher.depths[s]
-        for b, w in enumerate(ws[:FLAT_DEPTH]):
-            out[s, 2 + b] = w / num_choices
-    return out.flatten()
-
-
-FLAT_SIZE = FLAT_STAGES * (2 + FLAT_DEPTH)
-"""Size of [`flat_encoding`][dassgnn.encoders.flat_encoding]."""
+    return flat_vector(arch, teacher, num_choices)
 
 
 class FlatArchEncoder(nn.Module):
     r"""An MLP over the flat choice vector of
-    [`flat_encoding`][dassgnn.encoders.flat_encoding] (the encoding of the
-    original DaSS code), the baseline of [`ArchGNN`][dassgnn.encoders.ArchGNN].
+    [`SearchSpace.flat_encoding()`][dassgnn.space.SearchSpace.flat_encoding] (the encoding of
+    the original DaSS code), the baseline of [`ArchGNN`][dassgnn.encoders.ArchGNN].
 
     Args:
         hidden_channels (int, optional): Hidden size. (default: `64`)
         out_channels (int, optional): Embedding size. (default: `64`)
+        in_channels (int, optional): Size of the flat vector, the space's ``flat_size``.
+            (default: `48`, ``FLAT_SIZE``)
 
     Shapes:
-        - **input:** $(B, \text{FLAT\_SIZE})$
+        - **input:** $(B, \text{in})$
         - **output:** $(B, \text{out})$
     """
 
-    def __init__(self, hidden_channels: int = 64, out_channels: int = 64) -> None:
+    def __init__(
+        self, hidden_channels: int = 64, out_channels: int = 64, in_channels: int = FLAT_SIZE
+    ) -> None:
         super().__init__()
+        self.in_channels = check_int(in_channels, "in_channels", minimum=1)
         self.hidden_channels = check_int(hidden_channels, "hidden_channels", minimum=1)
         self.out_channels = check_int(out_channels, "out_channels", minimum=1)
         self.mlp = nn.Sequential(
-            nn.Linear(FLAT_SIZE, self.hidden_channels),
+            nn.Linear(self.in_channels, self.hidden_channels),
             nn.ReLU(),
             nn.Linear(self.hidden_channels, self.out_channels),
         )
@@ -236,4 +233,4 @@ class FlatArchEncoder(nn.Module):
         return self.mlp(x)
 
     def __repr__(self) -> str:
-        return f"{self.__class__.__name__}({FLAT_SIZE}, {self.out_channels})"
+        return f"{self.__class__.__name__}({self.in_channels}, {self.out_channels})"

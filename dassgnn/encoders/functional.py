@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dassgnn.space import Arch, SearchSpace
+from dassgnn.space import Arch, SearchSpace, classifier_shape
 from dassgnn.utils.validation import check_int, check_seed
 
 
@@ -117,8 +117,7 @@ def functional_maps(
     chunk = check_int(chunk, "chunk", minimum=1)
     teacher = teacher.eval()
     device = next(teacher.parameters()).device
-    k = _num_classes(teacher)
-    channels = _in_channels(teacher)
+    channels, k = classifier_shape(teacher)
     x = noise.make(channels).to(device)
     archs = list(archs)
     if not archs:
@@ -144,20 +143,6 @@ def functional_maps(
             student = space.remap(teacher, space.build(arch, k, channels).to(device))
             out.append(gram(space.features(student.eval(), x)[-1]).float().cpu()[None])
     return torch.cat(out)
-
-
-def _num_classes(model: nn.Module) -> int:
-    last = [m for m in model.modules() if isinstance(m, nn.Linear)]
-    if not last:
-        raise TypeError(f"the teacher has no linear classifier: {type(model).__name__}")
-    return last[-1].out_features
-
-
-def _in_channels(model: nn.Module) -> int:
-    first = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
-    if first is None:
-        raise TypeError(f"the teacher has no convolution: {type(model).__name__}")
-    return first.in_channels
 
 
 class GramEncoder(nn.Module):

@@ -8,7 +8,7 @@ import warnings
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -189,7 +189,6 @@ class DaSSRanker(RankingMethod):
     """
 
     needs_fit = True
-    uses_measured = True
     label_mode = "kd"
     """Which runs label the students: ``"kd"``, or ``"scratch"`` for the MetaD2A-style
     baseline."""
@@ -207,11 +206,29 @@ class DaSSRanker(RankingMethod):
         self.progress = progress
 
     @property
+    def uses_measured(self) -> bool:  # type: ignore[override]
+        """Whether measured students join the support set: with Meta-SGD adaptation
+        (``config.meta`` and ``config.adapt``); the pooled and MetaD2A-style baselines
+        ignore them."""
+        return bool(self.config_.meta and self.config_.adapt)
+
+    default_config: ClassVar[dict[str, Any]] = {}
+    """Settings of this method that differ from `PredictorConfig`'s defaults (e.g.
+    ``meta=False`` for the pooled baseline); a ``config`` dict is merged on top of them."""
+
+    @property
     def config_(self) -> PredictorConfig:
-        """The validated settings."""
+        """The validated settings: ``config`` if it is a
+        [`PredictorConfig`][dassgnn.predictor.PredictorConfig], else the method's
+        `default_config` updated with the ``config`` dict."""
         if isinstance(self.config, PredictorConfig):
             return self.config
-        return PredictorConfig.from_dict(self.config) if self.config else PredictorConfig()
+        if self.config is not None and not isinstance(self.config, dict):
+            raise TypeError(
+                f"config must be a PredictorConfig or a dict of settings, got "
+                f"{type(self.config).__name__}"
+            )
+        return PredictorConfig.from_dict({**self.default_config, **(self.config or {})})
 
     def _split_tasks(self, records: Any) -> tuple[list[str], list[str]]:
         mode = self.label_mode

@@ -2,13 +2,15 @@
 ([Deb et al., 2002](https://doi.org/10.1109/4235.996017);
 [pymoo](https://pymoo.org/algorithms/moo/nsga2.html)).
 
-A student is a vector of integers: per stage its depth, then, per block slot of the
-teacher's stage, the index of its width multiplier (slots beyond the depth are unused and
-set to 0). A repair operator rounds, clips and canonicalises every vector, so that equal
-vectors are equal networks and pymoo's duplicate elimination sees through encodings. The two
-objectives are the ranking method's score (maximised) and the cost (minimised); the
-parameter and FLOP budgets are inequality constraints, so NSGA-II's constrained domination
-drives the population into the budget. Only candidates within the budget are scored.
+A student is a vector of integers, its space's genotype (for the ResNet spaces: per stage its
+depth, then, per block slot of the teacher's stage, the index of its width multiplier, slots
+beyond the depth unused and set to 0; see
+[`ResNetSpace.genotype()`][dassgnn.space.ResNetSpace.genotype]). A repair operator rounds,
+clips and canonicalises every vector, so that equal vectors are equal networks and pymoo's
+duplicate elimination sees through encodings. The two objectives are the ranking method's
+score (maximised) and the cost (minimised); the parameter and FLOP budgets are inequality
+constraints, so NSGA-II's constrained domination drives the population into the budget. Only
+candidates within the budget are scored.
 """
 
 from __future__ import annotations
@@ -48,51 +50,36 @@ def _import_pymoo() -> dict[str, Any]:
 
 
 class ArchCodec:
-    """Integer vectors to and from the architectures of a ResNet-style space (one with
-    ``depths`` and ``width_steps``).
+    """Integer vectors to and from the architectures of a space, through the space's own
+    genotype ([`genotype()`][dassgnn.space.SearchSpace.genotype],
+    [`from_genotype()`][dassgnn.space.SearchSpace.from_genotype] and
+    [`genotype_bounds()`][dassgnn.space.SearchSpace.genotype_bounds]).
 
     Args:
         space (SearchSpace): The space.
 
     Raises:
-        ValueError: If the space has no ``depths`` and ``width_steps``.
+        ValueError: If the space has no genotype.
     """
 
     def __init__(self, space: SearchSpace) -> None:
-        depths = getattr(space, "depths", None)
-        steps = getattr(space, "width_steps", None)
-        if depths is None or steps is None:
+        try:
+            lower, upper = space.genotype_bounds()
+        except NotImplementedError as error:
             raise ValueError(
-                f"strategy='evolution' needs a ResNet-style space (with depths and "
-                f"width_steps); {space!r} has none: use strategy='pool'"
-            )
+                f"strategy='evolution' needs a space with a genotype ({error}): use strategy='pool'"
+            ) from None
         self.space = space
-        self.depths: tuple[int, ...] = tuple(depths)
-        self.steps: tuple[int, ...] = tuple(steps)
-        self.n_var = sum(1 + d for d in self.depths)
-        lower, upper = [], []
-        for d in self.depths:
-            lower += [1] + [0] * d
-            upper += [d] + [len(self.steps) - 1] * d
-        self.lower, self.upper = np.array(lower), np.array(upper)
+        self.lower, self.upper = np.asarray(lower), np.asarray(upper)
+        self.n_var = int(self.lower.size)
 
     def decode(self, x: np.ndarray) -> Arch:
         """The canonical architecture of a (rounded, clipped) vector."""
-        v = np.clip(np.rint(x), self.lower, self.upper).astype(int)
-        depths, widths, i = [], [], 0
-        for d_max in self.depths:
-            d = int(v[i])
-            depths.append(d)
-            widths.append(tuple(self.steps[int(j)] for j in v[i + 1 : i + 1 + d]))
-            i += 1 + d_max
-        return self.space.canonical(Arch(tuple(depths), tuple(widths)))
+        return self.space.from_genotype(x)
 
     def encode(self, arch: Arch) -> np.ndarray:
-        """The vector of an architecture (unused slots 0)."""
-        out: list[int] = []
-        for d_max, d, ws in zip(self.depths, arch.depths, arch.widths, strict=True):
-            out += [d] + [self.steps.index(w) for w in ws] + [0] * (d_max - d)
-        return np.array(out, dtype=float)
+        """The vector of an architecture, as floats (pymoo's variables)."""
+        return np.asarray(self.space.genotype(arch), dtype=float)
 
 
 def run_nsga2(

@@ -15,6 +15,12 @@ from dassgnn.space.base import (
     space_key,
     space_settings,
 )
+from dassgnn.space.derive import (
+    UnsupportedModuleError,
+    classifier_head,
+    classifier_shape,
+    state_dict_shape,
+)
 from dassgnn.space.graph import (
     EDGE_TYPES,
     NODE_FEATURES,
@@ -26,12 +32,8 @@ from dassgnn.space.graph import (
 from dassgnn.space.modules import BasicBlock, ChannelShortcut, ResNet
 from dassgnn.space.remap import REMAP_STRATEGIES, list_remap_strategies, remap, remap_state_dict
 from dassgnn.space.resnet import ResNetSpace
-from dassgnn.space.torchvision import (
-    TorchvisionResNetSpace,
-    TVBasicBlock,
-    TVResNet,
-    remap_tv_state_dict,
-)
+from dassgnn.space.torchvision import TorchvisionResNetSpace, remap_tv_state_dict
+from dassgnn.space.tv_modules import TVBasicBlock, TVResNet
 
 __all__ = [
     "ARCH_FEATURES",
@@ -53,7 +55,10 @@ __all__ = [
     "TVBasicBlock",
     "TVResNet",
     "TorchvisionResNetSpace",
+    "UnsupportedModuleError",
     "as_space",
+    "classifier_head",
+    "classifier_shape",
     "create_space",
     "list_remap_strategies",
     "list_spaces",
@@ -66,4 +71,5 @@ __all__ = [
     "space_from_dict",
     "space_key",
     "space_settings",
+    "state_dict_shape",
 ]

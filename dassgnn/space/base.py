@@ -1,4 +1,4 @@
-"""The search-space protocol, the shared base class and the registry of spaces.
+"""The shared base class of search spaces, their settings and keys, and the registry of spaces.
 
 Everything that knows what a network of a space looks like lives behind
 [`SearchSpace`][dassgnn.space.SearchSpace]: parsing and checking architectures, building networks,
@@ -25,14 +25,17 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from torch import Tensor, nn
-from torch_geometric.data import Batch, Data
+from torch_geometric.data import Batch
 
 from dassgnn.registry import Registry
 from dassgnn.space.arch import WIDTH_DENOMINATOR, Arch
+from dassgnn.space.encoding import FLAT_SIZE, flat_vector
+from dassgnn.space.protocol import SearchSpace
 
 ARCH_FEATURES: tuple[str, ...] = (
     "log_params",
@@ -120,113 +123,6 @@ def space_settings(space: SearchSpace | Mapping[str, Any]) -> dict[str, Any]:
     raise TypeError(
         f"space must be a search space or its settings dict, got {type(space).__name__}"
     )
-
-
-@runtime_checkable
-class SearchSpace(Protocol):
-    """What a search space provides. [`ResNetSpace`][dassgnn.space.ResNetSpace] is the
-    reference implementation; [`BaseSpace`][dassgnn.space.BaseSpace] implements the generic part.
-
-    An architecture is an [`Arch`][dassgnn.space.Arch]: a depth per stage and
-    one integer choice per block, whose meaning (a width, a kernel, an
-    expansion ratio) is the space's business. Its string id is what the
-    records store; `parse()` turns it back into a checked member.
-    """
-
-    name: str
-    """The registered name of the space."""
-
-    @property
-    def key(self) -> str:
-        """The stable key of the space and its settings
-        ([`space_key()`][dassgnn.space.space_key])."""
-        ...
-
-    @property
-    def teacher(self) -> Arch:
-        """The largest member, the teacher's own architecture."""
-        ...
-
-    @property
-    def graph_schema(self) -> GraphSchema:
-        """What the graphs of `to_graph()` hold."""
-        ...
-
-    def to_dict(self) -> dict[str, Any]:
-        """The settings that recreate the space with
-        [`space_from_dict()`][dassgnn.space.space_from_dict], with ``"name"``."""
-        ...
-
-    def why_not(self, arch: Any) -> str | None:
-        """Why ``arch`` is not a member, or `None` if it is."""
-        ...
-
-    def contains(self, arch: Any) -> bool:
-        """Whether ``arch`` is a member of the space."""
-        ...
-
-    def check(self, arch: Any) -> Arch:
-        """Returns ``arch`` if it is a member; raises a `ValueError` naming why not."""
-        ...
-
-    def parse(self, arch_id: str) -> Arch:
-        """The member whose id is ``arch_id`` (checked)."""
-        ...
-
-    def canonical(self, arch: Arch) -> Arch:
-        """The one representative of every encoding that builds the same network."""
-        ...
-
-    def sample(self, n: int, seed: int) -> list[Arch]:
-        """``n`` distinct canonical members, reproducibly from ``seed``."""
-        ...
-
-    def build(
-        self, arch: Arch, num_classes: int, in_channels: int = 3, seed: int | None = None
-    ) -> nn.Module:
-        """The network of ``arch``; ``seed`` fixes its initial weights without
-        touching the global random state."""
-        ...
-
-    def params(self, arch: Arch, num_classes: int, in_channels: int = 3) -> int:
-        """Trainable parameters of `build()` (analytic)."""
-        ...
-
-    def flops(
-        self,
-        arch: Arch,
-        num_classes: int,
-        in_channels: int = 3,
-        image_size: int | tuple[int, int] = 32,
-    ) -> int:
-        """Multiply-accumulate operations of one forward pass on an image of
-        ``image_size`` (an int for square images, or ``(height, width)``), analytic."""
-        ...
-
-    def remap(
-        self, teacher: nn.Module, student: nn.Module, strategy: str = "copy_first"
-    ) -> nn.Module:
-        """Initialises ``student`` in place from ``teacher``'s weights and returns it."""
-        ...
-
-    def features(self, model: nn.Module, x: Tensor) -> list[Tensor]:
-        """The feature maps of a network of the space on ``x``: the stem's and each stage's."""
-        ...
-
-    def to_graph(self, arch: Arch) -> Data:
-        """The architecture as a PyG graph following `graph_schema`."""
-        ...
-
-    def arch_features(
-        self,
-        archs: Sequence[Arch],
-        num_classes: int,
-        in_channels: int = 3,
-        image_size: int | tuple[int, int] = 32,
-    ) -> np.ndarray:
-        """$(n, 8)$ simple features relative to the teacher
-        ([`ARCH_FEATURES`][dassgnn.space.base.ARCH_FEATURES])."""
-        ...
 
 
 class BaseSpace:
@@ -331,6 +227,85 @@ class BaseSpace:
         this with a faster builder that gives the same graphs)."""
         return Batch.from_data_list([self.to_graph(a) for a in archs])  # type: ignore[attr-defined]
 
+    # ------------------------------------------------------------ optional members
+
+    @classmethod
+    def from_module(cls, module: nn.Module) -> SearchSpace:
+        """The space whose teacher is ``module``
+        ([`SearchSpace.from_module()`][dassgnn.space.SearchSpace.from_module]).
+
+        Raises:
+            NotImplementedError: Unless overridden: the space cannot be derived from a module.
+        """
+        raise NotImplementedError(f"{cls.__name__} cannot be derived from a module")
+
+    @classmethod
+    def from_state_dict(cls, state: Mapping[str, Tensor], **hints: Any) -> SearchSpace:
+        """The space whose teacher's weights are ``state``
+        ([`SearchSpace.from_state_dict()`][dassgnn.space.SearchSpace.from_state_dict]).
+
+        Raises:
+            NotImplementedError: Unless overridden: the space cannot be derived from weights.
+        """
+        raise NotImplementedError(f"{cls.__name__} cannot be derived from a state dict")
+
+    @property
+    def flat_size(self) -> int:
+        """48 ([`FLAT_SIZE`][dassgnn.encoders.FLAT_SIZE]), the size of the default
+        `flat_encoding()`."""
+        return FLAT_SIZE
+
+    def flat_encoding(self, arch: Arch) -> Tensor:
+        """The flat choice vector of the original DaSS code
+        (`dassgnn.space.encoding.flat_vector`): per stage a 1, the depth over
+        the teacher's, and each block's choice over the teacher's largest in the stage (for
+        the ResNet spaces, the width in sixteenths over 16), in a fixed grid of 6 stages of 6
+        blocks. A space whose architectures do not fit overrides it with its own.
+
+        Raises:
+            ValueError: If ``arch`` is not a member, or has more than 6 stages or a stage of
+                more than 6 blocks.
+        """
+        return flat_vector(self.check(arch), self._space().teacher)
+
+    def genotype_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """See [`SearchSpace.genotype_bounds()`][dassgnn.space.SearchSpace.genotype_bounds].
+
+        Raises:
+            NotImplementedError: Unless overridden: the space has no genotype.
+        """
+        raise NotImplementedError(self._no(_GENOTYPE))
+
+    def genotype(self, arch: Arch) -> np.ndarray:
+        """See [`SearchSpace.genotype()`][dassgnn.space.SearchSpace.genotype].
+
+        Raises:
+            NotImplementedError: Unless overridden: the space has no genotype.
+        """
+        raise NotImplementedError(self._no(_GENOTYPE))
+
+    def from_genotype(self, x: ArrayLike) -> Arch:
+        """See [`SearchSpace.from_genotype()`][dassgnn.space.SearchSpace.from_genotype].
+
+        Raises:
+            NotImplementedError: Unless overridden: the space has no genotype.
+        """
+        raise NotImplementedError(self._no(_GENOTYPE))
+
+    def smallest(self) -> Arch:
+        """See [`SearchSpace.smallest()`][dassgnn.space.SearchSpace.smallest].
+
+        Raises:
+            NotImplementedError: Unless overridden: the space does not know its smallest member.
+        """
+        raise NotImplementedError(self._no("a known smallest member (smallest)"))
+
+    def _no(self, what: str) -> str:
+        return f"{self!r} has no {what}"
+
+    def _space(self) -> Any:
+        return self  # a full space: teacher, params and flops come from the subclass
+
     def check_all(self, archs: Sequence[Any], name: str = "archs") -> list[Arch]:
         """Checks a non-empty sequence of members (the message names the first bad one).
 
@@ -355,6 +330,9 @@ class BaseSpace:
 
     def __hash__(self) -> int:
         return hash(self.key)
+
+
+_GENOTYPE = "a genotype (genotype_bounds, genotype, from_genotype)"
 
 
 def _first_middle_last(values: Sequence[float]) -> tuple[float, float, float]:

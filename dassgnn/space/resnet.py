@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
 
 from dassgnn.space.arch import WIDTH_DENOMINATOR, Arch
 from dassgnn.space.base import BaseSpace, GraphSchema, register_space
 from dassgnn.space.batched import BatchedResNet, masked_student_features
+from dassgnn.space.encoding import grid_bounds, grid_decode, grid_encode
 from dassgnn.space.graph import EDGE_TYPES, NODE_FEATURES, OPS, resnet_to_graph
 from dassgnn.space.graph_batch import resnet_graph_batch
+from dassgnn.space.layouts import resnet_settings, resnet_state_settings
 from dassgnn.space.modules import ResNet
 from dassgnn.space.remap import RemapStrategy, remap
 from dassgnn.utils.validation import check_int, check_ints
@@ -85,6 +88,32 @@ class ResNetSpace(BaseSpace):
                 f"width), got {steps}"
             )
         self.width_steps = tuple(sorted(steps))
+
+    @classmethod
+    def from_module(cls, module: nn.Module) -> ResNetSpace:
+        """The space whose teacher is the library's [`ResNet`][dassgnn.space.ResNet] ``module``
+        (its channels and strides; see `dassgnn.space.layouts`).
+
+        Raises:
+            UnsupportedModuleError: If ``module`` is not a ``ResNet`` (with ``expects``), or
+                is a student (a stage of several widths).
+        """
+        return cls(**resnet_settings(module))
+
+    @classmethod
+    def from_state_dict(
+        cls, state: Mapping[str, Tensor], *, strides: Sequence[int] | None = None, **hints: Any
+    ) -> ResNetSpace:
+        """The space whose teacher's weights are ``state`` (``stem.conv``,
+        ``stages.<s>.<b>``). Strides are not stored: by default the first stage keeps the
+        resolution and each later one halves it; other ``hints`` are ignored.
+
+        Raises:
+            UnsupportedModuleError: If ``state`` is not in this layout (with ``expects``).
+            ValueError: If its stages or blocks are not consecutive or a stage has several
+                widths.
+        """
+        return cls(**resnet_state_settings(state, strides))
 
     def to_dict(self) -> dict[str, Any]:
         """The settings, with ``"name"``, for
@@ -218,6 +247,27 @@ class ResNetSpace(BaseSpace):
             )
             out.setdefault(self.canonical(Arch(depths, widths)), None)
         return list(out)
+
+    def genotype_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds of `genotype()`: per stage its depth $1 \\dots D_s$, then per block slot
+        of the teacher's stage the index of its multiplier in `width_steps`."""
+        return grid_bounds(self.depths, len(self.width_steps))
+
+    def genotype(self, arch: Arch) -> np.ndarray:
+        """The integer vector of ``arch``: per stage its depth and the indices of its
+        blocks' multipliers in `width_steps`, 0 in the slots beyond its depth."""
+        return grid_encode(self.depths, self.width_steps, self.check(arch))
+
+    def from_genotype(self, x: ArrayLike) -> Arch:
+        """The canonical member of a vector (rounded and clipped into the bounds first), so
+        that vectors of the same network give the same member."""
+        return self.canonical(grid_decode(self.depths, self.width_steps, np.asarray(x)))
+
+    def smallest(self) -> Arch:
+        """Every stage one block of the smallest multiplier (canonical)."""
+        return self.canonical(
+            Arch((1,) * self.num_stages, tuple((self.width_steps[0],) for _ in self.depths))
+        )
 
     def spatial_sizes(self, image_size: int | tuple[int, int]) -> list[tuple[int, int]]:
         """Feature-map size after the stem and after each stage."""

@@ -65,3 +65,22 @@ def test_default_configs_of_the_learned_baselines():
     assert PooledDaSS().config_ == PredictorConfig(meta=False)
     assert str(MetaD2A()) == "MetaD2A(arch='gine', meta=False, branches=['arch', 'dataset'])"
     assert str(PooledDaSS()) == "PooledDaSS(arch='gine', meta=False)"
+
+
+def test_learned_baselines_merge_a_config_dict_with_their_defaults():
+    from dassgnn.baselines import MetaD2A, PooledDaSS
+
+    pooled = PooledDaSS(config={"hidden": 32})
+    assert pooled.config_.meta is False and pooled.config_.hidden == 32
+    assert MetaD2A(config={"steps": 5}).config_.branches == ("arch", "dataset")
+    assert PooledDaSS(config=PredictorConfig(hidden=8)).config_.meta is True  # given whole
+    assert PooledDaSS().get_params()["config"] is None  # the constructor only stores
+    with pytest.raises(TypeError, match="config must be a PredictorConfig or a dict"):
+        _ = PooledDaSS(config=[("hidden", 3)]).config_
+
+
+def test_the_zero_cost_base_class_names_the_proxies(digits16):
+    from dassgnn.baselines import ZeroCostProxy
+
+    with pytest.raises(ValueError, match=r"names no proxy \(proxy=''\).*synflow, snip"):
+        ZeroCostProxy().fit(None)
