@@ -302,9 +302,10 @@ def check_measured(
             )
         out[arch] = value
     if out and candidates:
-        known = {space.canonical(a): a for a in out}
-        for i, arch in enumerate(candidates):
-            if space.canonical(arch) in known:
+        known = {space.canonical(a) for a in out}
+        depths = {a.depths for a in known}  # canonical forms keep the depths: only
+        for i, arch in enumerate(candidates):  # candidates of those depths can be measured
+            if arch.depths in depths and (arch in known or space.canonical(arch) in known):
                 raise ValueError(
                     f"archs[{i}] ({arch.id}) is also a measured student: its accuracy is known, "
                     "so drop it from the candidates"

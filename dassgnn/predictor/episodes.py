@@ -143,7 +143,7 @@ def task_episode(store: Any, task_key: str, config: PredictorConfig, mode: str =
     return Episode(
         context,
         students,
-        teacher_row(space, context),
+        teacher_row(space, context, config),
         torch.as_tensor(table, dtype=torch.float32),
         reliability=float(quality.get("mean_rho", float("nan"))),
     )

@@ -359,7 +359,7 @@ class DaSSRanker(RankingMethod):
             shots = prepare_students(
                 config, space, teacher.model, data, known, targets=[measured[a] for a in known]
             )
-        support = support_set(teacher_row(space, context), shots)
+        support = support_set(teacher_row(space, context, config), shots)
         return self.predict_students(space, teacher.model, data, context, archs, support)
 
     # ------------------------------------------------------------- persistence

@@ -65,7 +65,8 @@ class StudentInputs:
         archs (list[Arch]): The students.
         graphs (list): Their graphs (`torch_geometric.data.Data`); empty where only
             ``batch`` is built (scoring many candidates at once).
-        flat (Tensor): $(B, F)$ flat choice vectors.
+        flat (Tensor): $(B, F)$ flat choice vectors ($F = 0$ unless the config's
+            ``arch_encoder`` is ``"flat"``).
         cost (Tensor): $(B, 2)$ log parameters and log FLOPs relative to the teacher's.
         simple (Tensor): $(B, 8)$ the simple features of
             [`arch_features()`][dassgnn.space.BaseSpace.arch_features] (the size prior's input).
@@ -236,7 +237,11 @@ def prepare_students(
         archs=archs,
         graphs=[] if one_batch else [space.to_graph(a) for a in archs],
         batch=batch,
-        flat=torch.stack([flat_encoding(a, space.teacher) for a in archs]).view(len(archs), -1),
+        flat=(  # the choice vectors only where the flat encoder reads them
+            torch.stack([flat_encoding(a, space.teacher) for a in archs]).view(len(archs), -1)
+            if config.arch_encoder == "flat"
+            else torch.zeros(len(archs), 0)
+        ),
         cost=simple[:, :2].clone(),
         simple=simple,
         grams=grams,
@@ -244,16 +249,23 @@ def prepare_students(
     )
 
 
-def teacher_row(space: SearchSpace, context: TaskContext) -> StudentInputs:
+def teacher_row(
+    space: SearchSpace, context: TaskContext, config: PredictorConfig
+) -> StudentInputs:
     """The teacher as a student of its own task: its graph, zero relative cost, its own
-    functional map, labelled with its measured accuracy."""
+    functional map, labelled with its measured accuracy (with the fields of
+    [`prepare_students`][dassgnn.predictor.prepare_students] for ``config``)."""
     teacher = space.teacher
     simple = torch.zeros(1, len(ARCH_FEATURES))
     simple[0, 2:] = 1.0
     return StudentInputs(
         archs=[teacher],
         graphs=[space.to_graph(teacher)],
-        flat=flat_encoding(teacher, teacher).view(1, -1),
+        flat=(
+            flat_encoding(teacher, teacher).view(1, -1)
+            if config.arch_encoder == "flat"
+            else torch.zeros(1, 0)
+        ),
         cost=torch.zeros(1, 2),
         simple=simple,
         grams=context.teacher_gram[None],

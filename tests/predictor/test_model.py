@@ -50,7 +50,7 @@ def episodes(digits16, small_space, digits_teacher):
         context = prepare_context(TINY, small_space, teacher, digits16, result.test_acc)
         students = prepare_students(TINY, small_space, teacher, digits16, archs, targets=targets)
         runs = torch.stack([targets, noisy], dim=1)
-        out.append(Episode(context, students, teacher_row(small_space, context), runs))
+        out.append(Episode(context, students, teacher_row(small_space, context, TINY), runs))
     return out
 
 
@@ -107,13 +107,22 @@ def test_support_weights_keep_the_teacher():
 
 
 @pytest.mark.parametrize("arch_encoder", ["gine", "flat"])
-def test_predictor_shapes_and_branches(episodes, small_space, arch_encoder):
+def test_predictor_shapes_and_branches(
+    episodes, small_space, arch_encoder, digits16, digits_teacher
+):
     config = TINY.replace(arch_encoder=arch_encoder)
     model = DaSSPredictor(config, small_space.graph_schema)
     assert (
         str(model) == f"DaSSPredictor(arch={arch_encoder!r}, hidden=16, branches={list(BRANCHES)})"
     )
     ep = episodes[0]
+    if arch_encoder == "flat":  # the choice vectors are built for the flat encoder only
+        assert ep.students.flat.shape == (12, 0)
+        students = prepare_students(
+            config, small_space, digits_teacher[0], digits16, ep.students.archs
+        )
+        assert students.flat.shape[0] == 12 and students.flat.shape[1] > 0
+        ep = dataclasses.replace(ep, students=students)
     out = model(ep.context, ep.students)
     assert out.shape == (12,) and torch.isfinite(out).all()
     assert set(model.adapted_parameters()) == {
