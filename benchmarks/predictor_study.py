@@ -61,6 +61,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "teacher_w5": {"teacher_weight": 5.0},
     "mse_only": {"rank_weight": 0.0},
     "rel0.5": {"min_reliability": 0.5},
+    "relw": {"reliability_weighting": True},
     "first_order": {"first_order": True},
     "steps800": {"steps": 800},
 }

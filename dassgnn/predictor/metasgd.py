@@ -356,6 +356,14 @@ def _episode_loss(
     return prediction_loss(pred, ep.students.targets[idx], cfg.rank_weight)
 
 
+def _task_weight(ep: Episode, cfg: Any) -> float:
+    """An episode's weight in the outer loss: its label reliability (clipped to [0, 1]) with
+    ``reliability_weighting``, else (and where unknown) 1."""
+    if not cfg.reliability_weighting or math.isnan(ep.reliability):
+        return 1.0
+    return float(min(max(ep.reliability, 0.0), 1.0))
+
+
 def meta_train(
     model: DaSSPredictor,
     train: Sequence[Episode],
@@ -400,8 +408,9 @@ def meta_train(
     for step in bar:
         model.train()
         picked = rng.choice(len(train), size=min(cfg.meta_batch, len(train)), replace=False)
-        loss = torch.stack([_episode_loss(model, metasgd, train[int(i)], rng) for i in picked])
-        loss = loss.mean()
+        losses = torch.stack([_episode_loss(model, metasgd, train[int(i)], rng) for i in picked])
+        weights = torch.tensor([_task_weight(train[int(i)], cfg) for i in picked])
+        loss = (losses * weights).sum() / weights.sum().clamp_min(1e-6)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -263,3 +263,14 @@ def test_initial_weights_come_from_the_config_seed(small_space):
     c = DaSSPredictor(TINY.replace(seed=1), small_space.graph_schema).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert any(not torch.equal(a[k], c[k]) for k in a)
+
+
+def test_tasks_can_be_weighted_by_label_reliability(episodes):
+    from dassgnn.predictor.metasgd import _task_weight
+
+    ep = dataclasses.replace(episodes[0], reliability=0.4)
+    assert _task_weight(ep, TINY) == 1.0
+    weighted = TINY.replace(reliability_weighting=True)
+    assert _task_weight(ep, weighted) == pytest.approx(0.4)
+    assert _task_weight(dataclasses.replace(ep, reliability=-0.3), weighted) == 0.0
+    assert _task_weight(dataclasses.replace(ep, reliability=float("nan")), weighted) == 1.0
