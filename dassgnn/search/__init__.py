@@ -7,11 +7,12 @@
     student = result.build(0)  # the teacher's weights remapped into the best candidate
 
 [`search()`][dassgnn.search.search] derives the search space from the teacher
-([`space_for_teacher()`][dassgnn.search.space_for_teacher]: the library's ResNets and
-torchvision-style BasicBlock ResNets), scores a sampled pool or runs NSGA-II with the
-predictor as surrogate, and returns a [`SearchResult`][dassgnn.search.SearchResult]. With
-``shots=k`` it first KD-trains $k$ candidates spread over the cost range and lets the predictor
-adapt on their measured accuracies (`dassgnn.search.shots`).
+([`space_for_teacher()`][dassgnn.search.space_for_teacher]: the first registered space that
+takes it, such as the library's ResNets and torchvision-style BasicBlock ResNets), scores a
+sampled pool or runs NSGA-II with the predictor as surrogate, and returns a
+[`SearchResult`][dassgnn.search.SearchResult]. With ``shots=k`` it first KD-trains $k$
+candidates spread over the cost range and lets the predictor adapt on their measured
+accuracies (`dassgnn.search.shots`).
 """
 
 from dassgnn.search.api import STRATEGIES, search

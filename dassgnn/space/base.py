@@ -298,7 +298,7 @@ class BaseSpace:
         Raises:
             NotImplementedError: Unless overridden: the space does not know its smallest member.
         """
-        raise NotImplementedError(self._no("a known smallest member (smallest)"))
+        raise NotImplementedError(self._no("known smallest member (smallest)"))
 
     def _no(self, what: str) -> str:
         return f"{self!r} has no {what}"
@@ -332,7 +332,7 @@ class BaseSpace:
         return hash(self.key)
 
 
-_GENOTYPE = "a genotype (genotype_bounds, genotype, from_genotype)"
+_GENOTYPE = "genotype (genotype_bounds, genotype, from_genotype)"
 
 
 def _first_middle_last(values: Sequence[float]) -> tuple[float, float, float]:

@@ -12,11 +12,17 @@ and an author of a new space calls it from their own tests::
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from dassgnn.space.arch import Arch
 from dassgnn.space.base import SearchSpace, space_from_dict
+
+_T = TypeVar("_T")
 
 
 class SpaceCheckError(AssertionError):
@@ -89,8 +95,9 @@ def check_space(
     network (parameters counted, multiply-accumulates of convolutions and
     linear layers counted with hooks), graphs (the schema's sizes, one graph
     per architecture, distinct graphs for distinct architectures), feature
-    maps, and remapping (the teacher remapped into itself computes the
-    teacher's outputs exactly; every sampled student accepts the teacher's weights).
+    maps, remapping (the teacher remapped into itself computes the
+    teacher's outputs exactly; every sampled student accepts the teacher's weights), and the
+    encodings and derivations of `check_encodings()`.
 
     Args:
         space (SearchSpace): The space.
@@ -204,3 +211,106 @@ def check_space(
                 tuple(student.eval()(x).shape) == (2, k),
                 f"the remapped student {arch!r} gives wrong shapes",
             )
+    check_encodings(space, num_classes=k, in_channels=c, num_archs=num_archs, seed=seed)
+
+
+def _optional(call: Callable[[], _T]) -> _T | None:
+    """``call()``, or `None` where the space does not support it (`NotImplementedError`)."""
+    try:
+        return call()
+    except NotImplementedError:
+        return None
+
+
+def check_encodings(
+    space: SearchSpace,
+    *,
+    num_classes: int = 5,
+    in_channels: int = 3,
+    num_archs: int = 8,
+    seed: int = 0,
+) -> None:
+    """Checks the encodings and derivations of a space (part of `check_space()`).
+
+    The flat encoding (a float vector of ``flat_size`` per member, distinct for distinct
+    members) always; and, where the space supports them (they may raise
+    `NotImplementedError`): the genotype (integers within ``genotype_bounds()``,
+    ``from_genotype(genotype(a)) == a``, any vector in the bounds, rounded and clipped,
+    decoding to a canonical member), the smallest member (canonical, no more parameters or
+    FLOPs than any sampled member), and the derivation of the space from its own teacher
+    network (``from_module`` gives back an equal space; ``from_state_dict``, given the space's
+    settings as hints, gives a space of the same kind whose teacher network loads the
+    teacher's weights).
+
+    Raises:
+        SpaceCheckError: At the first broken promise, saying which.
+    """
+    k, c = num_classes, in_channels
+    teacher = space.teacher
+    archs = [teacher, *space.sample(num_archs, seed=seed)]
+    size = space.flat_size
+    flats = set()
+    for arch in archs:
+        flat = space.flat_encoding(arch)
+        _require(
+            isinstance(flat, Tensor) and flat.dtype.is_floating_point and flat.shape == (size,),
+            f"flat_encoding({arch!r}) is not a float vector of flat_size={size}",
+        )
+        flats.add(flat.numpy().tobytes())
+    _require(len(flats) == len(set(archs)), "distinct archs gave the same flat_encoding()")
+
+    bounds = _optional(space.genotype_bounds)
+    if bounds is not None:
+        lower, upper = (np.asarray(b) for b in bounds)
+        _require(
+            lower.shape == upper.shape and lower.ndim == 1 and bool((lower <= upper).all()),
+            "genotype_bounds() must be two vectors of one length with lower <= upper",
+        )
+        for arch in archs:
+            x = np.asarray(space.genotype(arch))
+            _require(
+                x.shape == lower.shape and np.issubdtype(x.dtype, np.integer),
+                f"genotype({arch!r}) is not an integer vector of the bounds' length",
+            )
+            _require(
+                bool(((lower <= x) & (x <= upper)).all()), f"genotype({arch!r}) is out of bounds"
+            )
+            _require(space.from_genotype(x) == arch, f"from_genotype(genotype({arch!r})) differs")
+        rng = np.random.default_rng(seed)
+        for x in [lower, upper, *(rng.uniform(lower - 1, upper + 1) for _ in range(num_archs))]:
+            arch = space.from_genotype(x)
+            _require(
+                space.contains(arch) and space.canonical(arch) == arch,
+                f"from_genotype({x.tolist()}) is not a canonical member: {arch!r}",
+            )
+
+    smallest = _optional(space.smallest)
+    if smallest is not None:
+        _require(
+            space.contains(smallest) and space.canonical(smallest) == smallest,
+            f"smallest() = {smallest!r} is not a canonical member",
+        )
+        cost = (space.params(smallest, k, c), space.flops(smallest, k, c))
+        for arch in archs:
+            other = (space.params(arch, k, c), space.flops(arch, k, c))
+            _require(
+                cost[0] <= other[0] and cost[1] <= other[1],
+                f"smallest() = {smallest!r} costs {cost} (params, FLOPs), more than {arch!r}'s "
+                f"{other}",
+            )
+
+    network = space.build(teacher, k, c, seed=seed)
+    found = _optional(lambda: type(space).from_module(network))
+    if found is not None:
+        _require(found == space, f"from_module(its teacher network) gave {found!r}")
+    hints = {k: v for k, v in space.to_dict().items() if k != "name"}
+    derived = _optional(lambda: type(space).from_state_dict(network.state_dict(), **hints))
+    if derived is not None:
+        _require(type(derived) is type(space), f"from_state_dict() gave a {type(derived)}")
+        try:
+            derived.build(derived.teacher, k, c).load_state_dict(network.state_dict())
+        except RuntimeError as error:
+            raise SpaceCheckError(
+                f"from_state_dict() gave {derived!r}, whose teacher does not load the "
+                f"teacher's weights: {str(error).splitlines()[0]}"
+            ) from None

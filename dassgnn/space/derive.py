@@ -106,10 +106,10 @@ def state_dict_shape(space: Any, state: Mapping[str, Tensor]) -> tuple[int, int]
     for name, dims, what, axis in ((conv, 4, "first convolution", 1), (head, 2, "head", 0)):
         key = f"{name}.weight" if name else "weight"
         value = state.get(key)
+        if value is None:
+            raise ValueError(f"the state dict has no {key} (the {what}) that {space!r} needs")
         if not isinstance(value, Tensor) or value.dim() != dims:
-            found = "none" if value is None else f"shape {tuple(getattr(value, 'shape', ()))}"
-            raise ValueError(
-                f"the state dict has no {key} ({what}, a {dims}-D tensor) for {space!r}: {found}"
-            )
+            shape = tuple(getattr(value, "shape", ()))
+            raise ValueError(f"the state dict's {key} (the {what}) has shape {shape}, not {dims}-D")
         out.append(int(value.shape[axis]))
     return out[0], out[1]

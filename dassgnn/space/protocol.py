@@ -144,8 +144,9 @@ class SearchSpace(Protocol):
     def from_state_dict(cls, state: Mapping[str, Tensor], **hints: Any) -> SearchSpace:
         """The space whose teacher's weights are ``state``, read off its tensor names and
         shapes; ``hints`` are settings a state dict does not store (such as ``strides``),
-        each space using those it knows. Optional, as `from_module()`; a state dict of the
-        space's layout that does not hold together raises `ValueError`."""
+        named as in `to_dict()`, each space using those it knows and ignoring the others.
+        Optional, as `from_module()`; a state dict of the space's layout that does not hold
+        together raises `ValueError`."""
         ...
 
     # ------------------------------------------------------------ encodings

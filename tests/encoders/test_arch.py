@@ -54,6 +54,11 @@ def test_flat_encoding():
     assert rows[1, 2:5].tolist() == [1.0, 0.75, 0.5]
     enc = FlatArchEncoder(32, 8)
     assert enc(v[None]).shape == (1, 8) and str(enc) == f"FlatArchEncoder({FLAT_SIZE}, 8)"
+    assert torch.equal(v, SPACE.flat_encoding(arch)) and SPACE.flat_size == FLAT_SIZE
+    assert FlatArchEncoder(32, 8, in_channels=10)(torch.zeros(2, 10)).shape == (2, 8)
+    deep = Arch((7,), ((16,) * 7,))
+    with pytest.raises(ValueError, match="at most 6 stages of 6 blocks"):
+        flat_encoding(deep, deep)  # cut off before; refused now
 
 
 def test_bad_settings():

@@ -3,13 +3,21 @@ import torch
 from torch import nn
 
 from dassgnn.search import (
+    ArchCodec,
     TeacherCheckpointError,
     UnsupportedTeacherError,
     load_teacher,
     space_for_teacher,
 )
-from dassgnn.space import ResNet, ResNetSpace, TorchvisionResNetSpace
+from dassgnn.space import (
+    SPACES,
+    ResNet,
+    ResNetSpace,
+    TorchvisionResNetSpace,
+    UnsupportedModuleError,
+)
 
+from ..space.toy_space import PlainNet, PlainSpace
 from ..space.tv_reference import resnet18, resnet34, resnet50
 
 
@@ -129,3 +137,35 @@ def test_bad_checkpoints(tmp_path):
     torch.save(state, tmp_path / "cut.pt")
     with pytest.raises(TeacherCheckpointError, match="does not fit the inferred"):
         load_teacher(tmp_path / "cut.pt")
+
+
+class Derivable(PlainSpace):
+    """The toy plugin space, reading its teacher off a PlainNet as a plugin would."""
+
+    name = "toy_derivable"
+
+    @classmethod
+    def from_module(cls, module):
+        if not isinstance(module, PlainNet):
+            raise UnsupportedModuleError("not a PlainNet", expects="a PlainNet")
+        return cls(stages=len(module.stages))
+
+
+def test_every_registered_space_is_tried(monkeypatch):
+    monkeypatch.setitem(SPACES._entries, "toy_derivable", Derivable)
+    space = Derivable(stages=3)
+    net = space.build(space.teacher, 4, 2, seed=0)
+    found, teacher = space_for_teacher(net)
+    assert found == space and torch.allclose(outputs(teacher, 2), outputs(net, 2))
+    with pytest.raises(UnsupportedTeacherError, match="take the library's ResNet or a PlainNet or"):
+        space_for_teacher(nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten()))
+
+
+def test_the_evolution_codec_is_the_spaces_genotype():
+    space = ResNetSpace()
+    codec = ArchCodec(space)
+    arch = space.parse("2,1,3|16,8|12|9,10,16")
+    assert codec.n_var == 12 and codec.encode(arch).tolist() == space.genotype(arch).tolist()
+    assert codec.decode(codec.encode(arch)) == arch and codec.upper.tolist() == [3, 8, 8, 8] * 3
+    with pytest.raises(ValueError, match=r"has no genotype .*use strategy='pool'"):
+        ArchCodec(PlainSpace())

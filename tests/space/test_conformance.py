@@ -42,3 +42,25 @@ def test_parse_checks_membership():
         space.parse("4,1,1|8,8,8,8|8|8")
     with pytest.raises(ValueError, match="malformed arch id"):
         space.parse("1,a|8")
+
+
+@pytest.mark.parametrize("name", ["resnet", "tv_resnet"])
+def test_a_broken_encoding_is_caught(name, monkeypatch):
+    space = create_space(name)
+    monkeypatch.setattr(space, "from_genotype", lambda x: space.teacher)
+    with pytest.raises(SpaceCheckError, match=r"from_genotype\(genotype"):
+        check_space(space)
+    space = create_space(name)
+    monkeypatch.setattr(space, "smallest", lambda: space.teacher)
+    with pytest.raises(SpaceCheckError, match=r"smallest\(\) = .* costs"):
+        check_space(space)
+
+
+def test_optional_members_may_be_missing(monkeypatch):
+    # the toy plugin implements none of from_module, from_state_dict, genotype, smallest
+    check_space(create_space("toy_plain"))
+    space = create_space("toy_plain")
+    full = space.flat_encoding
+    monkeypatch.setattr(space, "flat_encoding", lambda arch: full(arch)[:-1])
+    with pytest.raises(SpaceCheckError, match="flat_size"):
+        check_space(space)
