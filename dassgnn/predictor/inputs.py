@@ -17,13 +17,12 @@ from torch_geometric.data import Batch
 
 from dassgnn.encoders import (
     ConvFeatures,
-    flat_encoding,
     functional_maps,
     sample_per_class,
     standardize,
 )
 from dassgnn.predictor.config import PredictorConfig
-from dassgnn.space import ARCH_FEATURES, Arch, SearchSpace
+from dassgnn.space import ARCH_FEATURES, Arch, SearchSpace, classifier_shape
 
 IMAGE_FEATURES = 64
 """Size of the image features of the dataset sample."""
@@ -137,14 +136,9 @@ class StudentInputs:
 
 
 def teacher_shape(teacher: nn.Module) -> tuple[int, int]:
-    """``(in_channels, num_classes)`` of a convolutional classifier."""
-    convs = [m for m in teacher.modules() if isinstance(m, nn.Conv2d)]
-    linears = [m for m in teacher.modules() if isinstance(m, nn.Linear)]
-    if not convs or not linears:
-        raise TypeError(
-            f"the teacher must be a convolutional classifier, got {type(teacher).__name__}"
-        )
-    return convs[0].in_channels, linears[-1].out_features
+    """``(in_channels, num_classes)`` of a convolutional classifier
+    ([`classifier_shape()`][dassgnn.space.classifier_shape])."""
+    return classifier_shape(teacher)
 
 
 def check_task_fits(teacher: nn.Module, data: Any) -> None:
@@ -238,7 +232,7 @@ def prepare_students(
         graphs=[] if one_batch else [space.to_graph(a) for a in archs],
         batch=batch,
         flat=(  # the choice vectors only where the flat encoder reads them
-            torch.stack([flat_encoding(a, space.teacher) for a in archs]).view(len(archs), -1)
+            torch.stack([space.flat_encoding(a) for a in archs]).view(len(archs), -1)
             if config.arch_encoder == "flat"
             else torch.zeros(len(archs), 0)
         ),
@@ -249,9 +243,7 @@ def prepare_students(
     )
 
 
-def teacher_row(
-    space: SearchSpace, context: TaskContext, config: PredictorConfig
-) -> StudentInputs:
+def teacher_row(space: SearchSpace, context: TaskContext, config: PredictorConfig) -> StudentInputs:
     """The teacher as a student of its own task: its graph, zero relative cost, its own
     functional map, labelled with its measured accuracy (with the fields of
     [`prepare_students`][dassgnn.predictor.prepare_students] for ``config``)."""
@@ -262,7 +254,7 @@ def teacher_row(
         archs=[teacher],
         graphs=[space.to_graph(teacher)],
         flat=(
-            flat_encoding(teacher, teacher).view(1, -1)
+            space.flat_encoding(teacher).view(1, -1)
             if config.arch_encoder == "flat"
             else torch.zeros(1, 0)
         ),
