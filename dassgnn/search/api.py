@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from typing import Any
@@ -93,11 +94,8 @@ def _method(method: str | RankingMethod) -> RankingMethod:
 
 def _smallest(space: SearchSpace, k: int, c: int, size: Any, pool: list[Arch]) -> Arch:
     options = list(pool)
-    depths, steps = getattr(space, "depths", None), getattr(space, "width_steps", None)
-    if depths is not None and steps is not None:
-        arch = Arch((1,) * len(depths), tuple((min(steps),) for _ in depths))
-        if space.contains(arch):
-            options.append(space.canonical(arch))
+    with contextlib.suppress(NotImplementedError):  # a space need not know its smallest member
+        options.append(space.smallest())
     return min(options, key=lambda a: (space.params(a, k, c), space.flops(a, k, c, size), a.id))
 
 
