@@ -65,7 +65,7 @@ def _search(args: argparse.Namespace) -> int:
     acc = (
         ""
         if result.teacher_accuracy is None
-        else f", teacher accuracy {result.teacher_accuracy:.4f}"
+        else f", teacher accuracy {100 * result.teacher_accuracy:.2f} %"
     )
     print(
         f"{result.space!r}{acc}; {result.strategy}: {result.feasible} of {result.evaluated} "

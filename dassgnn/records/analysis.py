@@ -158,6 +158,11 @@ def label_report(store: RecordStore, role: str | None = None) -> list[dict[str, 
     return [task_report(store, k) for k in keys if store.runs(k, mode="kd")]
 
 
+def _pair(same: float, cross: float) -> str:
+    """``same/cross`` with ``-`` for a figure that does not exist (one trainer only)."""
+    return "/".join("-" if np.isnan(x) else f"{x:.2f}" for x in (same, cross))
+
+
 def format_label_report(reports: list[dict[str, Any]]) -> str:
     """A plain-text table of [`label_report()`][dassgnn.records.label_report] (accuracies in %)."""
     width = max([len("task"), *(len(r["task"]) for r in reports)]) + 2
@@ -179,7 +184,7 @@ def format_label_report(reports: list[dict[str, Any]]) -> str:
             f"{r['rho_params']:>12.2f}{r['rho_scratch']:>13.2f}{100 * r['scratch_mean']:>8.1f}"
             f"{100 * r['kd_gain']:>7.1f}"
             f"{100 * r['teacher_acc']:>8.1f}"
-            f"{r['rho_same_trainer']:>15.2f}/{r['rho_cross_trainer']:<5.2f}{flag}"
+            f"{_pair(r['rho_same_trainer'], r['rho_cross_trainer']):>21}{flag}"
         )
     return "\n".join(lines)
 

@@ -292,6 +292,12 @@ def search(
         archs = list(scorer.cache)
     scores = scorer(archs)
     measured: list[MeasuredStudent] = []
+    if shots and not setup.ranker.uses_measured:
+        raise ValueError(
+            f"shots={shots}, but the method {setup.ranker.name or type(setup.ranker).__name__!r} "
+            "does not use measured students: training them would change nothing (use a "
+            "few-shot method such as 'dass' or 'ridge', or shots=0)"
+        )
     if shots:
         archs, scores, measured = _few_shot(
             setup, teacher_, archs, scores, shots, seed, device, chunk, progress

@@ -24,8 +24,9 @@ class Candidate:
     Args:
         arch (Arch): The architecture, a member of the teacher's space.
         score (float): The ranking method's score, higher is better; for ``"dass"`` the
-            predicted test accuracy after KD, in $[0, 1]$ (NaN where the method could not
-            score it).
+            predicted test accuracy after KD as a fraction (an estimate: a predictor that
+            extrapolates from a few measured students can leave $[0, 1]$ slightly), NaN
+            where the method could not score it.
         params (int): Trainable parameters.
         flops (int): Multiply-accumulate operations of one forward pass at the data's image
             size.
@@ -230,10 +231,18 @@ class SearchResult:
         k, c, size = self.num_classes, self.in_channels, self.image_size
         t_params = self.space.params(self.space.teacher, k, c)
         t_flops = self.space.flops(self.space.teacher, k, c, size)
-        head = ["#", self.score_name, "params", "FLOPs", "params %", *(["ms"] if latency else [])]
+        accuracy = self.score_name == "predicted accuracy"  # shown in percent, as measured ones
+        name = "predicted acc %" if accuracy else self.score_name
+        head = ["#", name, "params", "FLOPs", "params %", *(["ms"] if latency else [])]
         lines = []
         for i, cand in enumerate(rows, 1):
-            score = "nan" if math.isnan(cand.score) else f"{cand.score:.4f}"
+            score = (
+                "nan"
+                if math.isnan(cand.score)
+                else f"{100 * cand.score:.2f}"
+                if accuracy
+                else f"{cand.score:.4f}"
+            )
             cells = [
                 str(i),
                 score,
@@ -256,8 +265,9 @@ class SearchResult:
         return "\n".join(out)
 
     def measured_table(self) -> str:
-        """A plain-text table of the measured students: accuracy after KD, the score
-        before measurement, costs and training time."""
+        """A plain-text table of the measured students: accuracy after KD (%), the method's
+        score before any measurement (in % for a predicted accuracy), costs and training
+        time."""
         if not self.measured:
             return "no student was measured (shots=0)"
         total = sum(m.seconds for m in self.measured)
@@ -266,8 +276,15 @@ class SearchResult:
             f"{total / len(self.measured):.0f} s each):",
             f"{'KD acc %':>9}  {'before':>7}  {'params':>8}  {'FLOPs':>8}  {'s':>5}  arch",
         ]
+        percent = self.score_name == "predicted accuracy"
         for m in sorted(self.measured, key=lambda m: -m.accuracy):
-            before = "nan" if math.isnan(m.predicted) else f"{m.predicted:.4f}"
+            before = (
+                "nan"
+                if math.isnan(m.predicted)
+                else f"{100 * m.predicted:.2f}"
+                if percent
+                else f"{m.predicted:.4f}"
+            )
             lines.append(
                 f"{100 * m.accuracy:>9.2f}  {before:>7}  {_human(m.params):>8}  "
                 f"{_human(m.flops):>8}  {m.seconds:>5.0f}  {m.arch.id}"

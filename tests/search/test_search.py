@@ -210,3 +210,8 @@ def test_a_few_shot_search_trains_and_adapts_on_measured_students(
     assert [m["arch"] for m in data["measured"]] == [m.arch.id for m in result.measured]
     with pytest.raises(ValueError, match="shots=80 but only"):
         search(teacher, digits16, max_params=budget, method="ridge", pool_size=80, shots=80)
+
+
+def test_shots_need_a_method_that_uses_measured_students(teacher, digits16):
+    with pytest.raises(ValueError, match=r"shots=3, but the method 'params' does not use"):
+        search(teacher, digits16, method="params", pool_size=50, shots=3)
