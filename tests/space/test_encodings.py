@@ -1,6 +1,6 @@
 """The encodings a space brings (flat choice vector, genotype, smallest member) and what it
 reads off a trained network. Known values: they equal those of the code they replaced
-(``encoders.flat_encoding``, ``search.evolution.ArchCodec`` and ``search.api._smallest`` read
+(``encoders.flat_encoding``, ``search.evolution.ArchCodec`` and ``search.setup._smallest`` read
 ResNet spaces directly), checked on 200 archs of several settings when they moved."""
 
 import numpy as np
