@@ -71,6 +71,15 @@ def _search(args: argparse.Namespace) -> int:
         f"{result.space!r}{acc}; {result.strategy}: {result.feasible} of {result.evaluated} "
         f"candidates within the budget ({budget or 'none'}) scored by {result.method}"
     )
+    note = result.extra.get("image_size")
+    if note:
+        tried = ", ".join(
+            f"{100 * acc:.1f} % at {size}" for size, acc in note["teacher_accuracy_by_size"].items()
+        )
+        print(
+            f"image size {note['inferred']} px, where the teacher is most accurate ({tried}); "
+            "--image-size sets it"
+        )
     print(result.table())
     if result.pareto is not None:
         print(f"\nPareto front ({result.score_name} vs {result.cost}):")
@@ -113,7 +122,13 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--population", type=int, default=100, help="evolution population (100)")
     p.add_argument("--top-k", type=int, default=10, help="candidates shown (10)")
     p.add_argument("--pareto", action="store_true", help="also show the Pareto front")
-    p.add_argument("--image-size", type=int, default=None, help="image size (32)")
+    p.add_argument(
+        "--image-size",
+        type=int,
+        default=None,
+        help="image size of the data (default: the size among the data's own, 16, 24 and 32 "
+        "at which the teacher is most accurate)",
+    )
     p.add_argument(
         "--shots",
         type=int,

@@ -97,8 +97,9 @@ def search(
         cost (str, optional): ``"params"`` or ``"flops"``, the cost of the front and of the
             evolution; by default ``"params"`` when only ``max_params`` is given, else
             ``"flops"``. (default: `None`)
-        image_size (int, optional): Image size of a dataset given by name or path.
-            (default: `None`, 32)
+        image_size (int, optional): Image size of a dataset given by name or path; by
+            default the size (the data's own, 16, 24 or 32) at which the teacher's test
+            accuracy is highest, noted in ``result.extra["image_size"]``. (default: `None`)
         shots (int, optional): Candidates to KD-train and adapt on before ranking the rest;
             0 trains none. (default: `0`)
         seed (int, optional): Seeds the sampling, the evolution and the measured students'
@@ -161,6 +162,8 @@ def search(
     teacher_ = scoring_teacher(setup.space, setup.model, accuracy)
     scorer = Scorer(setup.ranker, setup.data, teacher_, chunk, progress)
     extra: dict[str, Any] = {}
+    if setup.image_size_note:
+        extra["image_size"] = setup.image_size_note
     if strategy == "pool":
         archs = [a for a in pool if setup.fits(a)]
         evaluated = len(pool)

@@ -13,14 +13,57 @@ from torch import nn
 
 from dassgnn.data import DATASETS, DatasetSplits, Task, is_dataset_path, load_dataset
 from dassgnn.data.catalog import unknown_dataset
-from dassgnn.data.paths import num_classes_at
+from dassgnn.data.paths import load_path, num_classes_at
 from dassgnn.ranking import NotFittedError, RankingMethod
 from dassgnn.search.result import Candidate
 from dassgnn.search.teacher import load_teacher, space_for_teacher, teacher_shape
 from dassgnn.space import Arch, SearchSpace
 
+SIZES = (16, 24, 32)
+"""Image sizes tried, beside the data's own, when a dataset given by name or path comes
+without ``image_size`` (see [`infer_image_size`][dassgnn.search.setup.infer_image_size])."""
 
-def load_data(data: Any, channels: int, num_classes: int, image_size: int | None) -> Any:
+
+def infer_image_size(
+    data: str | os.PathLike[str], classes: int, channels: int, teacher: nn.Module
+) -> tuple[int, dict[int, float]]:
+    """The image size a teacher was trained at, for a dataset given by name or path: the
+    size among its own and [`SIZES`][dassgnn.search.setup.SIZES] at which the teacher's test
+    accuracy is highest (ties: the data's own size, then the larger).
+
+    Returns:
+        tuple[int, dict[int, float]]: The size and the teacher's accuracy at each size tried.
+    """
+    from dassgnn.predictor import teacher_accuracy
+
+    shape: Any = (
+        load_path(data) if is_dataset_path(data) else load_dataset(os.fspath(data))
+    ).image_size
+    own = shape[0] if isinstance(shape, tuple) and shape[0] == shape[1] else shape
+    sizes = set(SIZES) | ({own} if isinstance(own, int) else set())
+    accuracy = {}
+    for size in sorted(sizes):
+        task = Task(os.fspath(data), tuple(range(classes)), image_size=size, channels=channels)
+        accuracy[size] = teacher_accuracy(teacher, task.load())
+    best = max(accuracy, key=lambda s: (round(accuracy[s], 4), s == own, s))
+    return best, accuracy
+
+
+def load_data(
+    data: Any,
+    channels: int,
+    num_classes: int,
+    image_size: int | None,
+    teacher: nn.Module | None = None,
+) -> tuple[Any, dict[str, Any]]:
+    """The teacher's data as loaded splits, and a note of the image size chosen when a
+    dataset given by name or path comes without ``image_size`` (inferred from the teacher's
+    accuracy where a teacher is given, else 32).
+
+    Raises:
+        ValueError: If the classes or channels differ from the teacher's.
+    """
+    note: dict[str, Any] = {}
     if isinstance(data, DatasetSplits):
         out = data
     elif isinstance(data, Task):
@@ -37,7 +80,11 @@ def load_data(data: Any, channels: int, num_classes: int, image_size: int | None
                 f"the dataset {str(data)!r} has {total} classes but the teacher's head has "
                 f"{num_classes} outputs: give the data the teacher was trained on"
             )
-        size = 32 if image_size is None else image_size
+        size = image_size
+        if size is None and teacher is not None:
+            size, by_size = infer_image_size(data, total, channels, teacher)
+            note = {"inferred": size, "teacher_accuracy_by_size": by_size}
+        size = 32 if size is None else size
         task = Task(os.fspath(data), tuple(range(total)), image_size=size, channels=channels)
         out = task.load()
     else:
@@ -54,7 +101,7 @@ def load_data(data: Any, channels: int, num_classes: int, image_size: int | None
         raise ValueError(
             f"the dataset's images have {out.channels} channels but the teacher takes {channels}"
         )
-    return out
+    return out, note
 
 
 def ready_method(method: str | RankingMethod) -> RankingMethod:
@@ -119,6 +166,7 @@ class Setup:
     ranker: RankingMethod
     max_params: int | None
     max_flops: int | None
+    image_size_note: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def fits(self, a: Arch) -> bool:
         """Whether ``a`` is within the parameter and FLOP budgets."""
@@ -152,7 +200,7 @@ def resolve(
         teacher = load_teacher(teacher)
     space, model = space_for_teacher(teacher)
     c, k = teacher_shape(model)
-    splits = load_data(data, c, k, image_size)
+    splits, note = load_data(data, c, k, image_size, model.to(device).eval())
     ranker = ready_method(method)
     return Setup(
         space,
@@ -164,6 +212,7 @@ def resolve(
         ranker,
         max_params,
         max_flops,
+        note,
     )
 
 

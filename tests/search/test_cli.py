@@ -126,3 +126,12 @@ def test_bad_files(files, capsys, tmp_path):
     assert "has 5 classes but the teacher's head has 10 outputs" in capsys.readouterr().err
     with pytest.raises(ValueError):
         main(["--debug", "search", "--teacher", str(junk), "--data", "digits"])
+
+
+def test_the_image_size_is_inferred_from_the_teacher(files, capsys):
+    """The teacher was trained at 16 px: without --image-size the search finds it."""
+    args = ["search", "--teacher", str(files / "teacher.pt"), "--data", str(files / "mine.npz")]
+    assert main([*args, "--method", "params", "--quiet", "--pool-size", "50"]) == 0
+    out = capsys.readouterr().out
+    assert "image size 16 px, where the teacher is most accurate (" in out
+    assert "% at 32" in out and "--image-size sets it" in out
