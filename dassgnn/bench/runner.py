@@ -10,6 +10,7 @@ import platform
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -143,10 +144,29 @@ def provenance(
     }
 
 
+@dataclass
+class _Collected:
+    """What the benchmark gathers, task by task."""
+
+    tasks: list[dict[str, Any]] = field(default_factory=list)
+    benches: list[BenchTask] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    comparisons: list[dict[str, Any]] = field(default_factory=list)
+    picks: list[dict[str, Any]] = field(default_factory=list)
+    pool: list[dict[str, Any]] = field(default_factory=list)
+    few: list[dict[str, Any]] = field(default_factory=list)
+    budgets: dict[str, float] = field(default_factory=dict)
+
+
 def run_benchmark(
     config: BenchConfig, store: Any, store_path: Path, out: Path, progress: bool = True
 ) -> dict[str, Any]:
     """Runs the benchmark and writes ``results.json``, ``results.md`` and the plots into ``out``.
+
+    The steps: check the settings, choose the meta-test tasks whose data is here, load the
+    methods, then for each task score every method on its measured students (correlations,
+    DaSS against size, the few-shot study, the picks within the budget, the pool search),
+    and write the results with the verdicts and the plots.
 
     Returns:
         dict: The results (as written to ``results.json``).
@@ -161,96 +181,109 @@ def run_benchmark(
         )
     for s in skipped:
         print(f"skipped {s['task']}: {s['reason']}", flush=True)
+    methods, skipped_methods = _load_methods(config, store, progress)
+    (out / "plots").mkdir(exist_ok=True)
+    for stale in (out / "plots").glob("*.png"):  # plots of tasks not in this run go
+        stale.unlink()
+    got = _Collected()
+    for key in tqdm(keys, desc="tasks", disable=not progress):
+        _bench_task(load_bench_task(store, key), methods, config, out, progress, got)
+    results = {
+        "provenance": provenance(config, store_path, methods),
+        "tasks": got.tasks,
+        "skipped_tasks": skipped,
+        "skipped_methods": skipped_methods,
+        "correlation": got.rows,
+        "comparisons": got.comparisons,
+        "measured_picks": got.picks,
+        "pool_search": got.pool,
+        "budgets": got.budgets,
+        "few_shot": got.few,
+        "verdict": verdict(got.rows, got.comparisons, got.tasks),
+        "few_shot_verdict": few_shot_verdict(got.few) if got.few else [],
+        "wall_seconds": time.perf_counter() - start,
+    }
+    results["summary"] = summary(results)
+    _write(results, got, out)
+    return results
+
+
+def _load_methods(
+    config: BenchConfig, store: Any, progress: bool
+) -> tuple[dict[str, RankingMethod], list[dict[str, str]]]:
+    """The methods that load, and those skipped with the reason."""
     methods: dict[str, RankingMethod] = {}
-    skipped_methods = []
+    skipped = []
     for m in config.methods:
         try:
             methods[m] = load_method(m, store, progress)
         except (ValueError, OSError, ImportError) as error:
             reason = str(error).splitlines()[0]
-            skipped_methods.append({"method": m, "reason": reason})
+            skipped.append({"method": m, "reason": reason})
             print(f"skipped method {m}: {reason}", flush=True)
     if not methods:
         raise ValueError(
             "no method could be loaded: "
-            + "; ".join(f"{s['method']}: {s['reason']}" for s in skipped_methods)
+            + "; ".join(f"{s['method']}: {s['reason']}" for s in skipped)
         )
-    rows, comparisons, picks, pool_rows, tasks_info, few = [], [], [], [], [], []
-    benches: list[BenchTask] = []
-    budgets: dict[str, float] = {}
-    (out / "plots").mkdir(exist_ok=True)
-    for stale in (out / "plots").glob("*.png"):  # plots of tasks not in this run go
-        stale.unlink()
-    for key in tqdm(keys, desc="tasks", disable=not progress):
-        bench = load_bench_task(store, key)
-        benches.append(bench)
-        q = bench.quality
-        tasks_info.append(
-            {
-                "key": key,
-                "name": bench.name,
-                "dataset": bench.task.dataset,
-                "classes": bench.task.num_classes,
-                "students": len(bench.archs),
-                "seeds": len(bench.seeds),
-                "teacher_acc": bench.teacher.accuracy,
-                "kd_min": q["kd_min"],
-                "kd_max": q["kd_max"],
-                "reliability": q["mean_rho"],
-                "ceiling": q["ceiling"],
-                "discriminating": bench.discriminating,
-                "unseen_dataset": bench.task.dataset in META_TEST_ONLY,
-            }
-        )
-        scored = score_methods(bench, methods)
-        if config.shots:
-            few += few_shot_rows(
-                bench,
-                methods,
-                config.shots,
-                config.draws,
-                seed=config.seed,
-                n_resamples=config.bootstrap,
-            )
-        rows += correlation_rows(bench, scored, n_resamples=config.bootstrap, seed=config.seed)
-        comparison = compare_with_size(
-            bench, scored, n_resamples=config.bootstrap, seed=config.seed
-        )
-        if comparison is not None:
-            comparisons.append(comparison)
-        budgets[key] = budget_of(bench, config.budget)
-        picks += measured_picks(bench, scored, budgets[key])
-        plots.scatter(bench, scored, out / "plots" / f"scatter_{bench.name}.png")
-        if config.pool_methods and (
-            not config.pool_tasks or bench.task.dataset in config.pool_tasks
-        ):
-            pool_rows += _pool_search(bench, methods, config, budgets[key], progress)
-    tasks_info_by = {t["key"]: t for t in tasks_info}
-    lines = verdict(rows, comparisons, [tasks_info_by[k] for k in keys])
-    few_lines = few_shot_verdict(few) if few else []
-    plots.rho_bars(rows, tasks_info, out / "plots" / "rho.png")
-    if few:
-        plots.few_shot_plot(few, tasks_info, out / "plots" / "few_shot.png")
-    plots.picks_plot(benches, picks, budgets, out / "plots" / "picks.png")
-    results = {
-        "provenance": provenance(config, store_path, methods),
-        "tasks": tasks_info,
-        "skipped_tasks": skipped,
-        "skipped_methods": skipped_methods,
-        "correlation": rows,
-        "comparisons": comparisons,
-        "measured_picks": picks,
-        "pool_search": pool_rows,
-        "budgets": budgets,
-        "few_shot": few,
-        "verdict": lines,
-        "few_shot_verdict": few_lines,
-        "wall_seconds": time.perf_counter() - start,
+    return methods, skipped
+
+
+def _task_info(bench: BenchTask) -> dict[str, Any]:
+    q = bench.quality
+    return {
+        "key": bench.key,
+        "name": bench.name,
+        "dataset": bench.task.dataset,
+        "classes": bench.task.num_classes,
+        "students": len(bench.archs),
+        "seeds": len(bench.seeds),
+        "teacher_acc": bench.teacher.accuracy,
+        "kd_min": q["kd_min"],
+        "kd_max": q["kd_max"],
+        "reliability": q["mean_rho"],
+        "ceiling": q["ceiling"],
+        "discriminating": bench.discriminating,
+        "unseen_dataset": bench.task.dataset in META_TEST_ONLY,
     }
-    results["summary"] = summary(results)
+
+
+def _bench_task(
+    bench: BenchTask,
+    methods: dict[str, RankingMethod],
+    config: BenchConfig,
+    out: Path,
+    progress: bool,
+    got: _Collected,
+) -> None:
+    """Every figure of one task, added to ``got``."""
+    got.benches.append(bench)
+    got.tasks.append(_task_info(bench))
+    scored = score_methods(bench, methods)
+    n, seed = config.bootstrap, config.seed
+    if config.shots:
+        got.few += few_shot_rows(
+            bench, methods, config.shots, config.draws, seed=seed, n_resamples=n
+        )
+    got.rows += correlation_rows(bench, scored, n_resamples=n, seed=seed)
+    comparison = compare_with_size(bench, scored, n_resamples=n, seed=seed)
+    if comparison is not None:
+        got.comparisons.append(comparison)
+    budget = got.budgets[bench.key] = budget_of(bench, config.budget)
+    got.picks += measured_picks(bench, scored, budget)
+    plots.scatter(bench, scored, out / "plots" / f"scatter_{bench.name}.png")
+    if config.pool_methods and (not config.pool_tasks or bench.task.dataset in config.pool_tasks):
+        got.pool += _pool_search(bench, methods, config, budget, progress)
+
+
+def _write(results: dict[str, Any], got: _Collected, out: Path) -> None:
+    """The plots, ``results.json`` and ``results.md``."""
+    plots.rho_bars(got.rows, got.tasks, out / "plots" / "rho.png")
+    if got.few:
+        plots.few_shot_plot(got.few, got.tasks, out / "plots" / "few_shot.png")
+    plots.picks_plot(got.benches, got.picks, got.budgets, out / "plots" / "picks.png")
     (out / "results.json").write_text(json.dumps(_jsonable(results), indent=1))
     (out / "results.md").write_text(markdown(results))
-    return results
 
 
 def _pool_search(
