@@ -364,6 +364,58 @@ def _task_weight(ep: Episode, cfg: Any) -> float:
     return float(min(max(ep.reliability, 0.0), 1.0))
 
 
+def _meta_step(
+    model: DaSSPredictor,
+    metasgd: MetaSGD | None,
+    optimizer: torch.optim.Optimizer,
+    train: Sequence[Episode],
+    rng: np.random.Generator,
+) -> float:
+    """One outer step on ``meta_batch`` episodes (their losses weighted by `_task_weight`);
+    returns the loss."""
+    cfg = model.config
+    model.train()
+    picked = rng.choice(len(train), size=min(cfg.meta_batch, len(train)), replace=False)
+    losses = torch.stack([_episode_loss(model, metasgd, train[int(i)], rng) for i in picked])
+    weights = torch.tensor([_task_weight(train[int(i)], cfg) for i in picked])
+    loss = (losses * weights).sum() / weights.sum().clamp_min(1e-6)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
+
+
+def _validate(
+    model: DaSSPredictor,
+    metasgd: MetaSGD | None,
+    val: Sequence[Episode],
+    log: TrainLog,
+    step: int,
+    running: list[float],
+) -> float:
+    """The validation score at ``config.val_shots`` (NaN without validation episodes),
+    written into ``log`` with the mean training loss since the last validation."""
+    cfg = model.config
+    rho, by_k = math.nan, {}
+    if val:
+        shots = cfg.val_shots if cfg.meta and cfg.adapt else (0,)
+        rhos = evaluate(
+            model, metasgd, val, shots=shots, draws=cfg.val_draws, adapt=cfg.adapt, seed=cfg.seed
+        )
+        rho = validation_score(rhos)
+        by_k = {str(k): float(np.nanmean(v)) for k, v in rhos.items()}
+    log.steps.append(step)
+    log.train_loss.append(float(np.mean(running)))
+    log.val_rho.append(rho)
+    log.val_rho_by_k.append(by_k)
+    return rho
+
+
+def _better(rho: float, best: float) -> bool:
+    """Whether a validation score beats the best so far (a number beats NaN)."""
+    return (not math.isnan(rho) and rho > best) or math.isnan(best)
+
+
 def meta_train(
     model: DaSSPredictor,
     train: Sequence[Episode],
@@ -404,51 +456,21 @@ def meta_train(
     best: tuple[dict[str, Tensor], dict[str, Tensor] | None] | None = None
     bar = tqdm(range(1, cfg.steps + 1), desc="meta-train", disable=not progress, leave=False)
     running = []
-    val_shots = cfg.val_shots if cfg.meta and cfg.adapt else (0,)
     for step in bar:
-        model.train()
-        picked = rng.choice(len(train), size=min(cfg.meta_batch, len(train)), replace=False)
-        losses = torch.stack([_episode_loss(model, metasgd, train[int(i)], rng) for i in picked])
-        weights = torch.tensor([_task_weight(train[int(i)], cfg) for i in picked])
-        loss = (losses * weights).sum() / weights.sum().clamp_min(1e-6)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        running.append(float(loss.detach()))
+        running.append(_meta_step(model, metasgd, optimizer, train, rng))
         if step % cfg.eval_every == 0 or step == cfg.steps:
-            rho, by_k = math.nan, {}
-            if val:
-                rhos = evaluate(
-                    model,
-                    metasgd,
-                    val,
-                    shots=val_shots,
-                    draws=cfg.val_draws,
-                    adapt=cfg.adapt,
-                    seed=cfg.seed,
-                )
-                rho = validation_score(rhos)
-                by_k = {str(k): float(np.nanmean(v)) for k, v in rhos.items()}
-            log.steps.append(step)
-            log.train_loss.append(float(np.mean(running)))
-            log.val_rho.append(rho)
-            log.val_rho_by_k.append(by_k)
+            rho = _validate(model, metasgd, val, log, step, running)
             running = []
             bar.set_postfix(loss=f"{log.train_loss[-1]:.3f}", val=f"{rho:.3f}")
             if callback is not None:
                 callback(step, rho)
-            if (
-                not val
-                or best is None
-                or (not math.isnan(rho) and rho > log.best_val_rho)
-                or math.isnan(log.best_val_rho)
-            ):
+            if not val or best is None or _better(rho, log.best_val_rho):
                 log.best_step, log.best_val_rho = step, rho
                 best = (
                     copy.deepcopy(model.state_dict()),
                     copy.deepcopy(metasgd.state_dict()) if metasgd else None,
                 )
-    if best is not None:
+    if best is not None:  # the kept state
         model.load_state_dict(best[0])
         if metasgd is not None and best[1] is not None:
             metasgd.load_state_dict(best[1])
