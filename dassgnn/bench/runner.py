@@ -37,7 +37,7 @@ from dassgnn.bench.report import (
 from dassgnn.bench.search import budget_of, measured_picks, pool_picks, train_picks
 from dassgnn.bench.tasks import BenchTask, load_bench_task, missing_data
 from dassgnn.data import META_TEST_ONLY
-from dassgnn.predictor.estimator import load_ranker
+from dassgnn.predictor.checkpoints import load_ranker
 from dassgnn.ranking import RankingMethod, list_rankers
 
 

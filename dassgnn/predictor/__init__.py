@@ -2,6 +2,13 @@
 knowledge distillation from a given teacher on a given dataset, adapted on the teacher
 and on any students measured on the task."""
 
+from dassgnn.predictor.checkpoints import (
+    CheckpointError,
+    checkpoint_path,
+    default_checkpoint_path,
+    load_default_predictor,
+    load_ranker,
+)
 from dassgnn.predictor.config import ARCH_ENCODERS, BRANCHES, PredictorConfig
 from dassgnn.predictor.episodes import (
     load_episodes,
@@ -10,17 +17,7 @@ from dassgnn.predictor.episodes import (
     task_labels,
     task_runs,
 )
-from dassgnn.predictor.estimator import (
-    CHUNK,
-    CheckpointError,
-    DaSSRanker,
-    checkpoint_path,
-    choose_val_tasks,
-    default_checkpoint_path,
-    load_default_predictor,
-    load_ranker,
-    teacher_accuracy,
-)
+from dassgnn.predictor.estimator import CHUNK, DaSSRanker, choose_val_tasks, teacher_accuracy
 from dassgnn.predictor.inputs import (
     STUDENT_FIELDS,
     StudentInputs,
@@ -30,16 +27,7 @@ from dassgnn.predictor.inputs import (
     support_set,
     teacher_row,
 )
-from dassgnn.predictor.metasgd import (
-    Episode,
-    MetaSGD,
-    TrainLog,
-    adapt_on,
-    evaluate,
-    meta_train,
-    predict,
-    validation_score,
-)
+from dassgnn.predictor.metasgd import Episode, MetaSGD, adapt_on, predict
 from dassgnn.predictor.model import (
     DaSSPredictor,
     pairwise_rank_loss,
@@ -47,6 +35,7 @@ from dassgnn.predictor.model import (
     support_loss,
     support_weights,
 )
+from dassgnn.predictor.training import TrainLog, evaluate, meta_train, validation_score
 
 __all__ = [
     "ARCH_ENCODERS",

@@ -266,7 +266,7 @@ def test_initial_weights_come_from_the_config_seed(small_space):
 
 
 def test_tasks_can_be_weighted_by_label_reliability(episodes):
-    from dassgnn.predictor.metasgd import _task_weight
+    from dassgnn.predictor.training import _task_weight
 
     ep = dataclasses.replace(episodes[0], reliability=0.4)
     assert _task_weight(ep, TINY) == 1.0
