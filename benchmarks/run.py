@@ -35,6 +35,22 @@ HERE = Path(__file__).resolve().parent
 DOCS = HERE.parent / "docs"
 
 
+CAPTIONS = {
+    "rho": "Spearman ρ of every method on every task, with its bootstrap interval; dashed: "
+    "the task's ceiling",
+    "few_shot": "Spearman ρ against the number k of measured students, per task (dashed: the "
+    "ceiling) and averaged over the tasks",
+    "picks": "Measured KD accuracy against parameters; each method's pick within the budget "
+    "(dotted) among the measured students",
+}
+
+
+def _caption(stem: str) -> str:
+    if stem.startswith("scatter_"):
+        return f"Each method's scores against the measured KD accuracy on {stem[8:]}"
+    return CAPTIONS.get(stem, stem)
+
+
 def write_docs_page(results: Path) -> Path:
     """The docs site's results page from a results folder: its Markdown with the
     plots copied under docs/figures/results/."""
@@ -44,7 +60,9 @@ def write_docs_page(results: Path) -> Path:
     shutil.copytree(results / "plots", figures)
     text = (results / "results.md").read_text()
     gallery = "\n\n".join(
-        f"![{p.stem}](figures/results/{p.name})" for p in sorted(figures.glob("*.png"))
+        f"[![{p.stem}](figures/results/{p.name})](figures/results/{p.name})\n\n"
+        f"*{_caption(p.stem)} (click for the full size).*"
+        for p in sorted(figures.glob("*.png"))
     )
     page = DOCS / "results.md"
     name = json.loads((results / "results.json").read_text())["provenance"]["config"]["name"]

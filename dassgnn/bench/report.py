@@ -25,18 +25,35 @@ def tasks_table(tasks: list[dict[str, Any]]) -> str:
     """The meta-test tasks and the quality of their labels."""
     lines = [
         "| task | dataset | classes | students | KD seeds | teacher % | KD range % | "
-        "reliability | ceiling | discriminating |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "reliability | ceiling | discriminating | unseen dataset |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for t in tasks:
+        mark = " *" if t["discriminating"] else ""
         lines.append(
-            f"| {t['name']} | {t['dataset']} | {t['classes']} | {t['students']} | {t['seeds']} | "
-            f"{_f(100 * t['teacher_acc'], 1)} | "
+            f"| {t['name']}{mark} | {t['dataset']} | {t['classes']} | {t['students']} | "
+            f"{t['seeds']} | {_f(100 * t['teacher_acc'], 1)} | "
             f"{_f(100 * t['kd_min'], 1)}–{_f(100 * t['kd_max'], 1)} | "
             f"{_f(t['reliability'])} | {_f(t['ceiling'])} | "
-            f"{'yes' if t['discriminating'] else 'no'} |"
+            f"{'yes' if t['discriminating'] else 'no'} | "
+            f"{'yes' if t.get('unseen_dataset') else 'no'} |"
         )
     return "\n".join(lines)
+
+
+LEARNED_AND_SIZE = ("dass", "dass_pooled", "metad2a", "ridge", "params", "flops")
+"""The methods of the first of the two tables a figure is split into (the rest, the
+training-free proxies and random, go in the second), so that each fits the page."""
+
+
+def metric_tables(
+    rows: list[dict[str, Any]], tasks: list[dict[str, Any]], metric: str, ceiling: bool = True
+) -> str:
+    """[`metric_table`][dassgnn.bench.report.metric_table] split in two: the predictors and
+    the size baselines, then the training-free proxies."""
+    first = [r for r in rows if r["method"] in LEARNED_AND_SIZE]
+    rest = [r for r in rows if r["method"] not in LEARNED_AND_SIZE]
+    return "\n\n".join(metric_table(part, tasks, metric, ceiling) for part in (first, rest) if part)
 
 
 def metric_table(
@@ -44,7 +61,8 @@ def metric_table(
 ) -> str:
     """Tasks × methods of one figure (Spearman with its bootstrap interval), with
     each task's ceiling (unless ``ceiling`` is false: for figures that are not
-    correlations), the mean over all tasks and over the discriminating ones."""
+    correlations), the mean over all tasks, over the discriminating ones and over the
+    tasks on datasets meta-training never saw."""
     methods = list(dict.fromkeys(r["method"] for r in rows))
     by = {(r["task"], r["method"]): r for r in rows}
     head = "| task | ceiling | " if ceiling else "| task | "

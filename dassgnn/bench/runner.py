@@ -28,7 +28,7 @@ from dassgnn.bench.report import (
     comparison_table,
     few_shot_table,
     few_shot_task_table,
-    metric_table,
+    metric_tables,
     picks_table,
     summary,
     tasks_table,
@@ -347,17 +347,19 @@ def markdown(results: dict[str, Any]) -> str:
         "## Meta-test tasks",
         tasks_table(tasks),
         "Ceiling: the square root of the seed-mean label's reliability, the highest ρ any "
-        "method can reach. * marks the discriminating tasks.",
+        "method can reach. In every table, * marks the discriminating tasks (reliability ≥ "
+        "0.9, best student below 95 %, spread ≥ 3× the seed noise): only there can methods "
+        "be told apart.",
         "## Spearman ρ with the seed-mean KD accuracy [95 % bootstrap interval over students]",
-        metric_table(rows, tasks, "spearman"),
+        metric_tables(rows, tasks, "spearman"),
         "## Kendall τ",
-        metric_table(rows, tasks, "kendall"),
+        metric_tables(rows, tasks, "kendall"),
         "## Pearson r",
-        metric_table(rows, tasks, "pearson"),
+        metric_tables(rows, tasks, "pearson"),
         "## Precision@5",
-        metric_table(rows, tasks, "precision_at_5"),
+        metric_tables(rows, tasks, "precision_at_5", ceiling=False),
         "## Regret@1 (accuracy points lost by taking the top-scored student)",
-        metric_table(rows, tasks, "regret_at_1"),
+        metric_tables(rows, tasks, "regret_at_1", ceiling=False),
         "## The DaSS predictor against the better of parameters and FLOPs",
         comparison_table(results["comparisons"], tasks),
         "## Searched students: top-1 within the budget among the measured students (KD accuracy %)",
@@ -393,7 +395,7 @@ def markdown(results: dict[str, Any]) -> str:
         ]
     parts += [
         "## Seconds to score the measured students",
-        metric_table(rows, tasks, "seconds", ceiling=False),
+        metric_tables(rows, tasks, "seconds", ceiling=False),
     ]
     return "\n\n".join(parts) + "\n"
 
