@@ -139,7 +139,7 @@ def _committed_plan() -> Plan:
 def test_the_committed_plan_parses():
     plan = _committed_plan()
     roles = [j.role for j in plan.teacher_jobs()]
-    assert roles.count("meta-test") == 17 and roles.count("meta-train") == 24 + 22
+    assert roles.count("meta-test") == 20 and roles.count("meta-train") == 24 + 22
     shapes = {
         tuple(j.space["widths"]) + tuple(j.space["depths"])
         for j in plan.teacher_jobs()
@@ -159,7 +159,7 @@ def test_the_committed_plan_parses():
     extra = plan.select("meta-test", seeds=[1])
     assert {j.seed for j in extra.student_jobs()} == {1}
     assert {j.mode for j in extra.student_jobs()} == {"kd"}
-    assert len(extra.student_jobs()) == 5 * 40 + 12 * 32  # the first five, then the added ones
+    assert len(extra.student_jobs()) == 5 * 40 + 15 * 32  # the first five, then the added ones
     with pytest.raises(ValueError, match=r"no run of the plan has a seed in seeds=\[7\]"):
         plan.select(seeds=[7])
 
