@@ -213,3 +213,17 @@ def test_collect_exit_codes(tmp_path, capsys, monkeypatch):
     assert "2 runs failed earlier (not retried)" in captured.err
     assert main([*args, "--executor", "serial", "--retry-failed"]) == 0
     assert "2 runs done, 0 failed" in capsys.readouterr().out
+
+
+def test_snapshot_refuses_to_overwrite_a_file_that_is_not_a_store(collected, tmp_path, capsys):
+    _, db = collected
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes")
+    assert main(["records", "snapshot", str(db), str(notes)]) == 2
+    assert "exists and is not a record store; refusing to overwrite" in capsys.readouterr().err
+    assert notes.read_text() == "my notes"
+    assert main(["records", "snapshot", str(db), str(notes), "--force"]) == 0
+    with RecordStore(notes, readonly=True) as snap:
+        assert snap.runs(status=None)
+    assert main(["records", "snapshot", str(db), str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err

@@ -178,7 +178,7 @@ def _snapshot(args: argparse.Namespace) -> int:
     from dassgnn.records import RecordStore
 
     with RecordStore(args.store, readonly=True) as store:
-        store.snapshot(args.dest)
+        store.snapshot(args.dest, force=args.force)
     print(f"{args.store} -> {args.dest}")
     return 0
 
@@ -276,8 +276,11 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--role", default=None, help="only tasks of this role (e.g. meta-test)")
     p.set_defaults(func=_report)
     p = rsub.add_parser("snapshot", help="copy a live store into one file, ready to commit")
-    p.add_argument("store", type=Path)
-    p.add_argument("dest", type=Path)
+    p.add_argument("store", type=Path, help="the live store")
+    p.add_argument("dest", type=Path, help="the file to write (a record store there is replaced)")
+    p.add_argument(
+        "--force", action="store_true", help="also replace a file that is not a record store"
+    )
     p.set_defaults(func=_snapshot)
     p = rsub.add_parser("checkpoint", help="fold the WAL into the file (before committing it)")
     p.add_argument("store", type=Path)

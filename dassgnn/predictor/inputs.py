@@ -23,6 +23,7 @@ from dassgnn.encoders import (
 )
 from dassgnn.predictor.config import PredictorConfig
 from dassgnn.space import ARCH_FEATURES, Arch, SearchSpace, classifier_shape
+from dassgnn.utils.validation import plural
 
 IMAGE_FEATURES = 64
 """Size of the image features of the dataset sample."""
@@ -146,7 +147,8 @@ def check_task_fits(teacher: nn.Module, data: Any) -> None:
     channels, classes = teacher_shape(teacher)
     if classes != data.num_classes:
         raise ValueError(
-            f"the teacher's head has {classes} classes but the dataset has {data.num_classes}"
+            f"the teacher's head has {plural(classes, 'class')} but the dataset has "
+            f"{data.num_classes}"
         )
     if channels != data.channels:
         raise ValueError(

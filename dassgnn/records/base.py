@@ -163,7 +163,9 @@ class StoreBase:
         if vacuum:
             self._conn.execute("VACUUM")
 
-    def snapshot(self, dest: str | os.PathLike[str], *, vacuum: bool = True) -> Path:
+    def snapshot(
+        self, dest: str | os.PathLike[str], *, vacuum: bool = True, force: bool = False
+    ) -> Path:
         """Copies a consistent snapshot of the store into one self-contained file.
 
         Uses SQLite's online backup, so it works while collectors keep writing
@@ -171,15 +173,28 @@ class StoreBase:
         ``dest`` and renamed over it, in rollback-journal mode, ready to commit.
 
         Args:
-            dest (str or PathLike): The file to write (replaced if it exists).
+            dest (str or PathLike): The file to write (a record store there is replaced).
             vacuum (bool, optional): Compact the copy. (default: `True`)
+            force (bool, optional): Also replace a file that is not a record store.
+                (default: `False`)
 
         Returns:
             Path: ``dest``.
+
+        Raises:
+            ValueError: If ``dest`` is the store itself, a directory, or an existing file that
+                is not a record store (without ``force``).
         """
         dest = Path(dest)
         if dest.resolve() == self._path.resolve():
             raise ValueError(f"snapshot destination {str(dest)!r} is the store itself")
+        if dest.is_dir():
+            raise ValueError(f"snapshot destination {str(dest)!r} is a directory")
+        if dest.exists() and not force and not _is_store(dest):
+            raise ValueError(
+                f"snapshot destination {str(dest)!r} exists and is not a record store; "
+                "refusing to overwrite it (force=True, or --force, replaces it)"
+            )
         tmp = dest.with_name(dest.name + ".tmp")
         tmp.unlink(missing_ok=True)
         target = sqlite3.connect(tmp)
@@ -217,3 +232,20 @@ class StoreBase:
             return False
         self._insert(conn, "students", {**row, "created_at": utc_now()})
         return True
+
+
+def _is_store(path: Path) -> bool:
+    """Whether ``path`` is an empty file or an SQLite database with the store's ``meta`` table."""
+    if path.stat().st_size == 0:
+        return True
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            row = con.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+            ).fetchone()
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return False
+    return row is not None

@@ -18,6 +18,7 @@ from dassgnn.ranking import NotFittedError, RankingMethod
 from dassgnn.search.result import Candidate
 from dassgnn.search.teacher import load_teacher, space_for_teacher, teacher_shape
 from dassgnn.space import Arch, SearchSpace
+from dassgnn.utils.validation import plural
 
 SIZES = (16, 24, 32)
 """Image sizes tried, beside the data's own, when a dataset given by name or path comes
@@ -77,8 +78,8 @@ def load_data(
             raise unknown_dataset(data)
         if total != num_classes:
             raise ValueError(
-                f"the dataset {str(data)!r} has {total} classes but the teacher's head has "
-                f"{num_classes} outputs: give the data the teacher was trained on"
+                f"the dataset {str(data)!r} has {plural(total, 'class')} but the teacher's head "
+                f"has {num_classes} outputs: give the data the teacher was trained on"
             )
         size = image_size
         if size is None and teacher is not None:
@@ -94,7 +95,7 @@ def load_data(
         )
     if out.num_classes != num_classes:
         raise ValueError(
-            f"the dataset has {out.num_classes} classes but the teacher's head has "
+            f"the dataset has {plural(out.num_classes, 'class')} but the teacher's head has "
             f"{num_classes} outputs: give the data the teacher was trained on"
         )
     if out.channels != channels:

@@ -205,3 +205,10 @@ def readonly(array: np.ndarray) -> np.ndarray:
     view = array.view()
     view.flags.writeable = False
     return view
+
+
+def plural(n: int, noun: str) -> str:
+    """``"1 class"``, ``"3 classes"``: a count with its noun (``-es`` after s, x, sh, ch)."""
+    if n == 1:
+        return f"{n} {noun}"
+    return f"{n} {noun}es" if noun.endswith(("s", "x", "sh", "ch")) else f"{n} {noun}s"

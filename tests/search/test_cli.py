@@ -53,22 +53,14 @@ def test_search_prints_a_table_and_writes_json(files, capsys, tmp_path):
     result = json.loads(out.read_text())
     assert len(result["candidates"]) == 3 and result["space"]["name"] == "resnet"
     assert all(c["params"] <= 3000 for c in result["candidates"])
-    assert (
-        run(
-            files,
-            "--max-params",
-            "3k",
-            "--top-k",
-            "3",
-            "--strategy",
-            "evolution",
-            "--population",
-            "10",
-            "--generations",
-            "3",
-        )
-        == 0
+
+
+def test_search_runs_the_evolution_from_the_shell(files):
+    pytest.importorskip(
+        "pymoo", reason="strategy evolution needs pymoo: pip install dassgnn[search]"
     )
+    args = ["--max-params", "3k", "--top-k", "3", "--strategy", "evolution"]
+    assert run(files, *args, "--population", "10", "--generations", "3") == 0
 
 
 def test_bad_budgets(files, capsys):
@@ -135,3 +127,16 @@ def test_the_image_size_is_inferred_from_the_teacher(files, capsys):
     out = capsys.readouterr().out
     assert "image size 16 px, where the teacher is most accurate (" in out
     assert "% at 32" in out and "--image-size sets it" in out
+
+
+def test_a_one_class_folder_is_named_in_the_singular(files, tmp_path, capsys):
+    from PIL import Image
+
+    one = tmp_path / "one"
+    (one / "cat").mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(one / "cat" / f"{i}.png")
+    teacher = str(files / "teacher.pt")
+    assert main(["search", "--teacher", teacher, "--data", str(one), "--method", "params"]) == 2
+    err = capsys.readouterr().err
+    assert "has 1 class" in err and "1 classes" not in err, err

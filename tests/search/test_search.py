@@ -66,6 +66,9 @@ def test_the_pareto_front(teacher, digits16):
 
 
 def test_evolution_uses_nsga2_and_reaches_the_budget(teacher, digits16, small_space):
+    pytest.importorskip(
+        "pymoo", reason="strategy evolution needs pymoo: pip install dassgnn[search]"
+    )
     budget = int(0.3 * small_space.params(small_space.teacher, 5, 1))
     kwargs = dict(max_params=budget, method="params", strategy="evolution", population=20)
     result = search(teacher, digits16, generations=15, top_k=3, **kwargs)
