@@ -62,6 +62,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "mse_only": {"rank_weight": 0.0},
     "rel0.5": {"min_reliability": 0.5},
     "relw": {"reliability_weighting": True},
+    "bounded": {"bounded": True},
     "first_order": {"first_order": True},
     "steps800": {"steps": 800},
 }

@@ -67,6 +67,9 @@ class PredictorConfig:
         min_reliability (float, optional): Meta-training tasks whose seed-mean label
             reliability is measured below this are left out (tasks with one KD seed,
             whose reliability is unknown, are kept). (default: `0.0`)
+        bounded (bool, optional): Predict $\\sigma(\\cdot)$ of the prior plus the correction,
+            so that predicted accuracies stay in $(0, 1)$ however far adaptation
+            extrapolates (the ranking is the same function's). (default: `False`)
         reliability_weighting (bool, optional): Weight each meta-training task's outer
             loss by its label reliability (clipped to $[0, 1]$; 1 where unknown).
             (default: `False`)
@@ -106,6 +109,7 @@ class PredictorConfig:
     val_draws: int = 5
     min_reliability: float = 0.0
     reliability_weighting: bool = False
+    bounded: bool = False
     steps: int = 400
     meta_batch: int = 4
     query_size: int = 24
@@ -137,7 +141,7 @@ class PredictorConfig:
         ):
             set_(name, check_int(getattr(self, name), name, minimum=minimum))
         set_("seed", check_seed(self.seed))
-        for name in ("meta", "adapt", "first_order", "reliability_weighting"):
+        for name in ("meta", "adapt", "first_order", "reliability_weighting", "bounded"):
             set_(name, check_bool(getattr(self, name), name))
         set_("lr", check_float(self.lr, "lr", minimum=0, min_open=True))
         set_("weight_decay", check_float(self.weight_decay, "weight_decay", minimum=0))

@@ -184,13 +184,13 @@ class DaSSPredictor(nn.Module):
             out = self.head(x).squeeze(-1)
             if self.config.uses("prior"):
                 out = out + self.prior(simple).squeeze(-1)
-            return out
-        head = {n[len("head.") :]: p for n, p in params.items() if n.startswith("head.")}
-        out = functional_call(self.head, head, (x,)).squeeze(-1)
-        if self.config.uses("prior"):
-            prior = {n[len("prior.") :]: p for n, p in params.items() if n.startswith("prior.")}
-            out = out + functional_call(self.prior, prior, (simple,)).squeeze(-1)
-        return out
+        else:
+            head = {n[len("head.") :]: p for n, p in params.items() if n.startswith("head.")}
+            out = functional_call(self.head, head, (x,)).squeeze(-1)
+            if self.config.uses("prior"):
+                prior = {n[6:]: p for n, p in params.items() if n.startswith("prior.")}
+                out = out + functional_call(self.prior, prior, (simple,)).squeeze(-1)
+        return torch.sigmoid(out) if self.config.bounded else out
 
     def forward(self, context: TaskContext, students: StudentInputs) -> Tensor:
         return self.fuse(
