@@ -211,7 +211,7 @@ class BaseSpace:
         rows = []
         for a in archs:
             depth = [d / t for d, t in zip(a.depths, teacher.depths, strict=True)]
-            width = [float(np.mean(w)) / WIDTH_DENOMINATOR for w in a.widths]
+            width = [sum(w) / (len(w) * WIDTH_DENOMINATOR) for w in a.widths]
             rows.append(
                 [
                     math.log(space.params(a, num_classes, in_channels) / t_params),
@@ -337,7 +337,7 @@ _GENOTYPE = "genotype (genotype_bounds, genotype, from_genotype)"
 
 def _first_middle_last(values: Sequence[float]) -> tuple[float, float, float]:
     inner = values[1:-1] or values
-    return values[0], float(np.mean(inner)), values[-1]
+    return values[0], sum(inner) / len(inner), values[-1]
 
 
 SPACES: Registry[SearchSpace] = Registry("search space")

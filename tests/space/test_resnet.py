@@ -176,3 +176,22 @@ def test_odd_input_sizes():
     for size in (7, 8, 9, 28):
         assert model(torch.randn(2, 1, size, size)).shape == (2, 3)
     assert space.spatial_sizes(7) == [(7, 7), (7, 7), (4, 4), (2, 2)]
+
+
+def test_arch_features_are_relative_to_the_teacher():
+    import math
+
+    from dassgnn.space import ARCH_FEATURES
+
+    space = ResNetSpace(widths=(8, 16, 32, 64), depths=(2, 2, 2, 2), strides=(1, 2, 2, 2))
+    arch = space.parse("2,1,2,1|8,16|12|16,16|8")
+    x = space.arch_features([space.teacher, arch], 10, 1, 32)
+    assert x.shape == (2, len(ARCH_FEATURES)) == (2, 8)
+    assert x[0].tolist() == [0, 0, 1, 1, 1, 1, 1, 1]
+    log_params = math.log(space.params(arch, 10, 1) / space.params(space.teacher, 10, 1))
+    log_flops = math.log(space.flops(arch, 10, 1, 32) / space.flops(space.teacher, 10, 1, 32))
+    middle_depth, middle_width = (1 / 2 + 2 / 2) / 2, (12 / 16 + 16 / 16) / 2
+    expected = [log_params, log_flops, 1.0, middle_depth, 0.5, 0.75, middle_width, 0.5]
+    assert x[1].tolist() == pytest.approx(expected)
+    with pytest.raises(ValueError, match=r"archs\[0\]: .*depth 3 > maximum 2"):
+        space.arch_features([Arch((3, 1, 1, 1), ((8,) * 3, (8,), (8,), (8,)))], 10)
