@@ -36,7 +36,7 @@ from dassgnn.data.paths import (
     num_classes_at,
 )
 from dassgnn.data.transforms import check_channels, check_size, prepare
-from dassgnn.utils.validation import check_int
+from dassgnn.utils.validation import check_int, check_seed
 
 PathLike = str | os.PathLike[str]
 
@@ -101,7 +101,7 @@ class Task:
             value = getattr(self, param)
             if value is not None:
                 object.__setattr__(self, param, check_int(value, param, minimum=1))
-        object.__setattr__(self, "seed", check_int(self.seed, "seed", minimum=0))
+        object.__setattr__(self, "seed", check_seed(self.seed))
 
     def _resolve_dataset(self) -> None:
         dataset, path = self.dataset, self.path
@@ -252,7 +252,7 @@ class Task:
             ValueError: If ``num_classes`` is below 2 or above the class count.
         """
         k = check_int(num_classes, "num_classes", minimum=2)
-        seed = check_int(seed, "seed", minimum=0)
+        seed = check_seed(seed)
         total = _source_classes(dataset, num_source_classes, root)
         (ids,) = _draw_class_sets(dataset, total, k, 1, np.random.default_rng(seed), True)
         return cls(dataset, ids, seed=seed, **kwargs)
@@ -300,7 +300,7 @@ class Task:
         """
         k = check_int(num_classes, "num_classes", minimum=2)
         n = check_int(num_tasks, "num_tasks", minimum=1)
-        seed = check_int(seed, "seed", minimum=0)
+        seed = check_seed(seed)
         total = _source_classes(dataset, num_source_classes, root)
         rng = np.random.default_rng(seed)
         sets = _draw_class_sets(dataset, total, k, n, rng, disjoint)

@@ -50,7 +50,7 @@ def test_split_seed_determinism(name):
     np.testing.assert_array_equal(a.test.images, b.test.images)
     assert not np.array_equal(a.test.images, c.test.images)
     assert np.abs(a.test.class_counts() - c.test.class_counts()).max() <= 1
-    with pytest.raises(ValueError, match="seed must be >= 0, got -1"):
+    with pytest.raises(ValueError, match=r"seed must be in \[0, 9223372036854775807\], got -1"):
         load_dataset(name, seed=-1)
     with pytest.raises(ValueError, match=r"test_fraction must lie in \(0, 1\), got 0"):
         load_dataset(name, test_fraction=0)

@@ -40,7 +40,7 @@ def test_fields_key_and_serialisation():
         ({"channels": 2}, ValueError, "channels must be 1 or 3, got 2"),
         ({"train_per_class": 0}, ValueError, "train_per_class must be >= 1, got 0"),
         ({"test_per_class": 2.0}, TypeError, "test_per_class must be an int, got float"),
-        ({"seed": -3}, ValueError, "seed must be >= 0, got -3"),
+        ({"seed": -3}, ValueError, r"seed must be in \[0, 9223372036854775807\], got -3"),
     ],
 )
 def test_task_validation(kwargs, error, match):
