@@ -32,6 +32,8 @@ from sklearn.linear_model import Ridge
 from dassgnn.data import META_TEST_ONLY
 from dassgnn.metrics import spearman, support_draws
 from dassgnn.predictor import (
+    BRANCHES,
+    DEFAULT_BRANCHES,
     DaSSPredictor,
     Episode,
     PredictorConfig,
@@ -46,13 +48,13 @@ from dassgnn.space import space_from_dict
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "base": {},
-    "no_prior": {"branches": ("arch", "cost", "dataset", "teacher", "student")},
+    "size_prior": {"branches": BRANCHES},
     "prior_only": {"branches": ("prior",)},
     "no_meta": {"meta": False},
-    "no_arch": {"branches": ("cost", "dataset", "teacher", "student", "prior")},
-    "no_dataset": {"branches": ("arch", "cost", "teacher", "student", "prior")},
-    "no_teacher": {"branches": ("arch", "cost", "dataset", "student", "prior")},
-    "no_student": {"branches": ("arch", "cost", "dataset", "teacher", "prior")},
+    **{
+        f"no_{b}": {"branches": tuple(x for x in DEFAULT_BRANCHES if x != b)}
+        for b in ("arch", "dataset", "teacher", "student")
+    },
     "flat": {"arch_encoder": "flat"},
     "zero_shot_train": {"shots": (0,)},
     "inner1": {"inner_steps": 1},

@@ -9,7 +9,7 @@ from dassgnn.predictor.checkpoints import (
     load_default_predictor,
     load_ranker,
 )
-from dassgnn.predictor.config import ARCH_ENCODERS, BRANCHES, PredictorConfig
+from dassgnn.predictor.config import ARCH_ENCODERS, BRANCHES, DEFAULT_BRANCHES, PredictorConfig
 from dassgnn.predictor.episodes import (
     load_episodes,
     task_episode,
@@ -41,6 +41,7 @@ __all__ = [
     "ARCH_ENCODERS",
     "BRANCHES",
     "CHUNK",
+    "DEFAULT_BRANCHES",
     "STUDENT_FIELDS",
     "CheckpointError",
     "DaSSPredictor",

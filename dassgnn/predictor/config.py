@@ -27,6 +27,12 @@ BRANCHES = ("arch", "cost", "dataset", "teacher", "student", "prior")
 and ``prior``, the linear size prior on the simple architecture features that the MLP's
 output corrects."""
 
+DEFAULT_BRANCHES = BRANCHES[:-1]
+"""The inputs of the default predictor: every branch but the size ``prior``. The prior was
+the means to a zero-shot floor at size (issue 14); on meta-validation it cost 0.06-0.09 in
+mean Spearman rho at every k (4 seeds, `benchmarks/predictor_study.py`), so it is an option,
+not the default."""
+
 
 @dataclass(frozen=True)
 class PredictorConfig:
@@ -45,7 +51,9 @@ class PredictorConfig:
         noise (NoiseSpec, optional): The fixed noise input of the functional maps.
             (default: `NoiseSpec(seed=0, num=8, size=8)`)
         branches (tuple[str, ...], optional): The inputs used, a subset of
-            [`BRANCHES`][dassgnn.predictor.config.BRANCHES]. (default: all)
+            [`BRANCHES`][dassgnn.predictor.config.BRANCHES].
+            (default: [`DEFAULT_BRANCHES`][dassgnn.predictor.config.DEFAULT_BRANCHES],
+            all but ``prior``)
         meta (bool, optional): Meta-SGD with teacher-guided adaptation; `False`
             fits one model on all tasks pooled. (default: `True`)
         adapt (bool, optional): Adapt on the support set (the teacher and any measured
@@ -98,7 +106,7 @@ class PredictorConfig:
     featurizer: str = "random_conv"
     per_class: int = 10
     noise: NoiseSpec = field(default_factory=lambda: NoiseSpec(seed=0, num=8, size=8))
-    branches: tuple[str, ...] = BRANCHES
+    branches: tuple[str, ...] = DEFAULT_BRANCHES
     meta: bool = True
     adapt: bool = True
     inner_steps: int = 3

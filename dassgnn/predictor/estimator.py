@@ -21,7 +21,7 @@ from dassgnn.predictor.checkpoints import (
     _half,
     _read_checkpoint,
 )
-from dassgnn.predictor.config import BRANCHES, PredictorConfig
+from dassgnn.predictor.config import DEFAULT_BRANCHES, PredictorConfig
 from dassgnn.predictor.episodes import load_episodes, task_keys, task_runs
 from dassgnn.predictor.inputs import (
     StudentInputs,
@@ -363,7 +363,7 @@ class DaSSRanker(RankingMethod):
         fitted = ""
         if getattr(self, "logs_", None) and not math.isnan(self.log_.best_val_rho):
             fitted = f", best val rho={self.log_.best_val_rho:.3f}"
-        branches = "" if cfg.branches == BRANCHES else f", branches={list(cfg.branches)}"
+        branches = "" if cfg.branches == DEFAULT_BRANCHES else f", branches={list(cfg.branches)}"
         return (
             f"{type(self).__name__}(arch={cfg.arch_encoder!r}, meta={cfg.meta}{branches}{fitted})"
         )

@@ -8,6 +8,7 @@ import torch
 from dassgnn.metrics import spearman, support_draws
 from dassgnn.predictor import (
     BRANCHES,
+    DEFAULT_BRANCHES,
     STUDENT_FIELDS,
     DaSSPredictor,
     Episode,
@@ -99,6 +100,13 @@ def test_shot_accuracies_carry_one_seed(episodes):
     assert all(float(d) in ep.runs[i].tolist() for d, i in zip(drawn, picked, strict=True))
 
 
+def test_default_branches_leave_out_the_size_prior(small_space):
+    assert TINY.branches == DEFAULT_BRANCHES == BRANCHES[:-1]
+    model = DaSSPredictor(TINY, small_space.graph_schema)
+    assert str(model) == f"DaSSPredictor(arch='gine', hidden=16, branches={list(DEFAULT_BRANCHES)})"
+    assert not any(n.startswith("prior.") for n in model.adapted_parameters())
+
+
 def test_support_weights_keep_the_teacher():
     assert support_weights(1, 3.0).tolist() == [1.0]
     for k in (1, 5, 20):
@@ -110,7 +118,7 @@ def test_support_weights_keep_the_teacher():
 def test_predictor_shapes_and_branches(
     episodes, small_space, arch_encoder, digits16, digits_teacher
 ):
-    config = TINY.replace(arch_encoder=arch_encoder)
+    config = TINY.replace(arch_encoder=arch_encoder, branches=BRANCHES)
     model = DaSSPredictor(config, small_space.graph_schema)
     assert (
         str(model) == f"DaSSPredictor(arch={arch_encoder!r}, hidden=16, branches={list(BRANCHES)})"
@@ -139,7 +147,7 @@ def test_predictor_shapes_and_branches(
 
 
 def test_the_size_prior_adds_a_linear_term(episodes, small_space):
-    model = DaSSPredictor(TINY, small_space.graph_schema).eval()
+    model = DaSSPredictor(TINY.replace(branches=BRANCHES), small_space.graph_schema).eval()
     ep = episodes[0]
     with torch.no_grad():
         before = model(ep.context, ep.students)
