@@ -67,6 +67,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "bounded": {"bounded": True},
     "first_order": {"first_order": True},
     "steps800": {"steps": 800},
+    "resid0.3": {"residual_alpha": 0.3},
+    "resid1": {"residual_alpha": 1.0},
+    "resid5": {"residual_alpha": 5.0},
 }
 
 

@@ -35,6 +35,7 @@ from dassgnn.predictor.model import (
     support_loss,
     support_weights,
 )
+from dassgnn.predictor.residual import ResidualRidge
 from dassgnn.predictor.training import TrainLog, evaluate, meta_train, validation_score
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "Episode",
     "MetaSGD",
     "PredictorConfig",
+    "ResidualRidge",
     "StudentInputs",
     "TaskContext",
     "TrainLog",

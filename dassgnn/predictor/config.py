@@ -78,6 +78,11 @@ class PredictorConfig:
         bounded (bool, optional): Predict $\\sigma(\\cdot)$ of the prior plus the correction,
             so that predicted accuracies stay in $(0, 1)$ however far adaptation
             extrapolates (the ranking is the same function's). (default: `False`)
+        residual_alpha (float, optional): With measured students, add to every prediction
+            a ridge (this penalty) of the measured students' residuals on their simple
+            architecture features, after adaptation
+            ([`ResidualRidge`][dassgnn.predictor.residual.ResidualRidge]); `0` switches it
+            off. (default: `0.0`)
         reliability_weighting (bool, optional): Weight each meta-training task's outer
             loss by its label reliability (clipped to $[0, 1]$; 1 where unknown).
             (default: `False`)
@@ -118,6 +123,7 @@ class PredictorConfig:
     min_reliability: float = 0.0
     reliability_weighting: bool = False
     bounded: bool = False
+    residual_alpha: float = 0.0
     steps: int = 400
     meta_batch: int = 4
     query_size: int = 24
@@ -155,6 +161,7 @@ class PredictorConfig:
         set_("weight_decay", check_float(self.weight_decay, "weight_decay", minimum=0))
         set_("rank_weight", check_float(self.rank_weight, "rank_weight", minimum=0))
         set_("teacher_weight", check_float(self.teacher_weight, "teacher_weight", minimum=0))
+        set_("residual_alpha", check_float(self.residual_alpha, "residual_alpha", minimum=0))
         set_(
             "min_reliability",
             check_float(self.min_reliability, "min_reliability", minimum=-1, maximum=1),

@@ -33,6 +33,7 @@ from dassgnn.predictor.inputs import (
 )
 from dassgnn.predictor.metasgd import MetaSGD, adapt_on
 from dassgnn.predictor.model import DaSSPredictor
+from dassgnn.predictor.residual import ResidualRidge
 from dassgnn.predictor.training import TrainLog, meta_train
 from dassgnn.ranking import NotFittedError, RankingMethod, Teacher, register_ranker
 from dassgnn.space import Arch, GraphSchema, SearchSpace, space_from_dict
@@ -229,12 +230,14 @@ class DaSSRanker(RankingMethod):
         support: StudentInputs,
     ) -> np.ndarray:
         """Predicted accuracies of ``archs`` given a task's context and support set: the
-        mean over the ensemble's members, each adapted once on ``support``, the
-        candidates scored in chunks of [`CHUNK`][dassgnn.predictor.CHUNK]."""
+        mean over the ensemble's members, each adapted once on ``support`` (and, with
+        ``residual_alpha``, corrected by a ridge of its residuals on the measured students),
+        the candidates scored in chunks of [`CHUNK`][dassgnn.predictor.CHUNK]."""
         self.check_is_fitted()
         config = self.config_
         adapt = config.meta and config.adapt
         preds = np.zeros(len(archs))
+        shots = support.subset(range(1, len(support)))  # the measured students
         with torch.no_grad():
             members = []
             for model, metasgd in self.members_:
@@ -242,14 +245,24 @@ class DaSSRanker(RankingMethod):
                 params = None
                 if adapt and metasgd is not None:
                     params = adapt_on(model, metasgd, context, support, task=task)
-                members.append((model, task, params))
+                ridge = None
+                if config.residual_alpha > 0 and len(shots):
+                    assert shots.targets is not None
+                    emb = model.embed_students(context, shots)
+                    fitted = model.fuse(task, emb, shots.simple, params)
+                    ridge = ResidualRidge(config.residual_alpha)
+                    ridge.fit(fitted, shots.targets, shots.simple)
+                members.append((model, task, params, ridge))
             for start in range(0, len(archs), CHUNK):
                 part = archs[start : start + CHUNK]
                 students = prepare_students(config, space, teacher, data, part, one_batch=True)
-                out = [
-                    model.fuse(task, model.embed_students(context, students), students.simple, p)
-                    for model, task, p in members
-                ]
+                out = []
+                for model, task, p, ridge in members:
+                    emb = model.embed_students(context, students)
+                    pred = model.fuse(task, emb, students.simple, p)
+                    if ridge is not None:
+                        pred = pred + ridge.correction(students.simple)
+                    out.append(pred)
                 preds[start : start + len(part)] = torch.stack(out).double().mean(0).numpy()
         return preds
 

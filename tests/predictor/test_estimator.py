@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from dassgnn.metrics import spearman
 from dassgnn.predictor import CheckpointError, DaSSRanker, PredictorConfig, task_keys
 from dassgnn.ranking import NotFittedError, Teacher, check_ranker
 from dassgnn.records import open_default_store
@@ -132,3 +133,23 @@ def test_scores_do_not_depend_on_the_chunk_size(fitted, digits16, teacher, monke
     whole = fitted.score(digits16, teacher, archs)
     monkeypatch.setattr(estimator, "CHUNK", 4)
     assert np.allclose(fitted.score(digits16, teacher, archs), whole, atol=1e-5)
+
+
+def test_the_residual_ridge_brings_predictions_to_the_measured_level(digits16, teacher):
+    with open_default_store() as store:
+        keys = task_keys(store, "meta-train")
+        ranker = DaSSRanker(
+            TINY.replace(residual_alpha=1.0), val_tasks=[keys[1]], train_tasks=[keys[0]]
+        ).fit(store)
+    archs = teacher.space.sample(14, seed=5)
+    candidates, shots = archs[:8], archs[8:]
+    for level in (0.3, 0.6, 0.95):
+        scores = ranker.score(digits16, teacher, candidates, measured=dict.fromkeys(shots, level))
+        assert abs(scores.mean() - level) < 0.05
+    sizes = [teacher.space.params(a, 5, 1) for a in shots]
+    order = np.argsort(np.argsort(sizes))
+    params = [teacher.space.params(a, 5, 1) for a in candidates]
+    for sign in (1, -1):  # students measured in (reverse) order of size
+        measured = {a: 0.7 + sign * 0.04 * r for a, r in zip(shots, order, strict=True)}
+        scores = ranker.score(digits16, teacher, candidates, measured=measured)
+        assert sign * spearman(scores, params) > 0.5
