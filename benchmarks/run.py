@@ -52,8 +52,9 @@ def _caption(stem: str) -> str:
 
 
 def write_docs_page(results: Path) -> Path:
-    """The docs site's results page from a results folder: its Markdown with the
-    plots copied under docs/figures/results/."""
+    """The docs site's results page from a results folder: its Markdown, the learning
+    curve of `benchmarks/results/learning_curve.md` where it exists, and the plots copied
+    under docs/figures/results/."""
     figures = DOCS / "figures" / "results"
     if figures.exists():
         shutil.rmtree(figures)
@@ -64,6 +65,9 @@ def write_docs_page(results: Path) -> Path:
         f"*{_caption(p.stem)} (click for the full size).*"
         for p in sorted(figures.glob("*.png"))
     )
+    extra = HERE / "results" / "learning_curve.md"  # a study's table, made by hand (see it)
+    if extra.exists():
+        text = text.rstrip() + "\n\n" + extra.read_text().strip() + "\n"
     page = DOCS / "results.md"
     name = json.loads((results / "results.json").read_text())["provenance"]["config"]["name"]
     command = "" if name == "default" else f" --config {name}"
