@@ -116,8 +116,18 @@ def _start(plan_file, db, *options):
     cmd = [sys.executable, "-m", "dassgnn.cli", "collect", "--config", str(plan_file)]
     cmd += ["--store", str(db), "--quiet", *options]
     return subprocess.Popen(
-        cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        cmd,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        # a terminal's Ctrl-C, whatever this suite inherited: a shell's background job (`&`)
+        # starts with SIGINT ignored, and an ignored signal stays ignored across exec
+        preexec_fn=_default_sigint,
     )
+
+
+def _default_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _stat(pid):
