@@ -67,6 +67,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "bounded": {"bounded": True},
     "first_order": {"first_order": True},
     "steps800": {"steps": 800},
+    "inner_lr0.01": {"inner_lr": 0.01},
+    "inner_lr0.03": {"inner_lr": 0.03},
     "resid0.3": {"residual_alpha": 0.3},
     "resid1": {"residual_alpha": 1.0},
     "resid5": {"residual_alpha": 5.0},

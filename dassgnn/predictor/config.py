@@ -59,6 +59,8 @@ class PredictorConfig:
         adapt (bool, optional): Adapt on the support set (the teacher and any measured
             students) at prediction time (only with ``meta``). (default: `True`)
         inner_steps (int, optional): Inner-loop steps. (default: `3`)
+        inner_lr (float, optional): The initial step size of Meta-SGD's learned
+            per-parameter step sizes. (default: `1e-3`)
         first_order (bool, optional): First-order Meta-SGD. (default: `False`)
         shots (tuple[int, ...], optional): The numbers of measured students drawn, one
             per meta-training episode, into the support set beside the teacher (disjoint
@@ -115,6 +117,7 @@ class PredictorConfig:
     meta: bool = True
     adapt: bool = True
     inner_steps: int = 3
+    inner_lr: float = 1e-3
     first_order: bool = False
     shots: tuple[int, ...] = (0, 3, 5, 10)
     teacher_weight: float = 1.0
@@ -158,6 +161,7 @@ class PredictorConfig:
         for name in ("meta", "adapt", "first_order", "reliability_weighting", "bounded"):
             set_(name, check_bool(getattr(self, name), name))
         set_("lr", check_float(self.lr, "lr", minimum=0, min_open=True))
+        set_("inner_lr", check_float(self.inner_lr, "inner_lr", minimum=0, min_open=True))
         set_("weight_decay", check_float(self.weight_decay, "weight_decay", minimum=0))
         set_("rank_weight", check_float(self.rank_weight, "rank_weight", minimum=0))
         set_("teacher_weight", check_float(self.teacher_weight, "teacher_weight", minimum=0))

@@ -247,7 +247,7 @@ def meta_train(
     rng = np.random.default_rng(cfg.seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
-        metasgd = MetaSGD(model) if cfg.meta else None
+        metasgd = MetaSGD(model, cfg.inner_lr) if cfg.meta else None
     params = list(model.parameters()) + (list(metasgd.parameters()) if metasgd else [])
     optimizer = torch.optim.Adam(
         [p for p in params if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay

@@ -254,6 +254,10 @@ def test_config_validation_and_round_trip():
         PredictorConfig(shots=(0, -3))
     with pytest.raises(ValueError, match="teacher_weight"):
         PredictorConfig(teacher_weight=-1.0)
+    with pytest.raises(ValueError, match="inner_lr"):
+        PredictorConfig(inner_lr=0.0)
+    with pytest.raises(ValueError, match="residual_alpha"):
+        PredictorConfig(residual_alpha=-1.0)
 
 
 def test_bad_task_for_the_teacher(digits16, small_space):
