@@ -68,6 +68,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "first_order": {"first_order": True},
     "steps800": {"steps": 800},
     "inner_lr0.01": {"inner_lr": 0.01},
+    "step_lr0.01": {"step_size_lr": 0.01},
+    "step_lr0.03": {"step_size_lr": 0.03},
     "inner_lr0.03": {"inner_lr": 0.03},
     "resid0.3": {"residual_alpha": 0.3},
     "resid1": {"residual_alpha": 1.0},

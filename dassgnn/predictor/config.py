@@ -61,6 +61,9 @@ class PredictorConfig:
         inner_steps (int, optional): Inner-loop steps. (default: `3`)
         inner_lr (float, optional): The initial step size of Meta-SGD's learned
             per-parameter step sizes. (default: `1e-3`)
+        step_size_lr (float, optional): Adam's learning rate for Meta-SGD's log step
+            sizes; `0` uses ``lr`` (at ``lr`` = 1e-3, 400 steps can move a step size by at
+            most a factor of 1.5). (default: `0.0`)
         first_order (bool, optional): First-order Meta-SGD. (default: `False`)
         shots (tuple[int, ...], optional): The numbers of measured students drawn, one
             per meta-training episode, into the support set beside the teacher (disjoint
@@ -118,6 +121,7 @@ class PredictorConfig:
     adapt: bool = True
     inner_steps: int = 3
     inner_lr: float = 1e-3
+    step_size_lr: float = 0.0
     first_order: bool = False
     shots: tuple[int, ...] = (0, 3, 5, 10)
     teacher_weight: float = 1.0
@@ -162,6 +166,7 @@ class PredictorConfig:
             set_(name, check_bool(getattr(self, name), name))
         set_("lr", check_float(self.lr, "lr", minimum=0, min_open=True))
         set_("inner_lr", check_float(self.inner_lr, "inner_lr", minimum=0, min_open=True))
+        set_("step_size_lr", check_float(self.step_size_lr, "step_size_lr", minimum=0))
         set_("weight_decay", check_float(self.weight_decay, "weight_decay", minimum=0))
         set_("rank_weight", check_float(self.rank_weight, "rank_weight", minimum=0))
         set_("teacher_weight", check_float(self.teacher_weight, "teacher_weight", minimum=0))

@@ -248,10 +248,10 @@ def meta_train(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         metasgd = MetaSGD(model, cfg.inner_lr) if cfg.meta else None
-    params = list(model.parameters()) + (list(metasgd.parameters()) if metasgd else [])
-    optimizer = torch.optim.Adam(
-        [p for p in params if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay
-    )
+    groups: list[dict[str, Any]] = [{"params": [p for p in model.parameters() if p.requires_grad]}]
+    if metasgd is not None:  # the step sizes live in log space: their own learning rate
+        groups.append({"params": list(metasgd.parameters()), "lr": cfg.step_size_lr or cfg.lr})
+    optimizer = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     log = TrainLog()
     best: tuple[dict[str, Tensor], dict[str, Tensor] | None] | None = None
     bar = tqdm(range(1, cfg.steps + 1), desc="meta-train", disable=not progress, leave=False)
