@@ -27,13 +27,14 @@ without ``image_size`` (see [`infer_image_size`][dassgnn.search.setup.infer_imag
 
 def infer_image_size(
     data: str | os.PathLike[str], classes: int, channels: int, teacher: nn.Module
-) -> tuple[int, dict[int, float]]:
+) -> tuple[int, dict[int, float], DatasetSplits]:
     """The image size a teacher was trained at, for a dataset given by name or path: the
     size among its own and [`SIZES`][dassgnn.search.setup.SIZES] at which the teacher's test
     accuracy is highest (ties: the data's own size, then the larger).
 
     Returns:
-        tuple[int, dict[int, float]]: The size and the teacher's accuracy at each size tried.
+        tuple[int, dict[int, float], DatasetSplits]: The size, the teacher's accuracy at each
+        size tried, and the data loaded at the size chosen (only that size's splits are kept).
     """
     from dassgnn.predictor import teacher_accuracy
 
@@ -42,12 +43,17 @@ def infer_image_size(
     ).image_size
     own = shape[0] if isinstance(shape, tuple) and shape[0] == shape[1] else shape
     sizes = set(SIZES) | ({own} if isinstance(own, int) else set())
-    accuracy = {}
+    accuracy: dict[int, float] = {}
+    best: tuple[tuple[float, bool, int], DatasetSplits] | None = None
     for size in sorted(sizes):
         task = Task(os.fspath(data), tuple(range(classes)), image_size=size, channels=channels)
-        accuracy[size] = teacher_accuracy(teacher, task.load())
-    best = max(accuracy, key=lambda s: (round(accuracy[s], 4), s == own, s))
-    return best, accuracy
+        splits = task.load()
+        accuracy[size] = teacher_accuracy(teacher, splits)
+        rank = (round(accuracy[size], 4), size == own, size)
+        if best is None or rank > best[0]:
+            best = (rank, splits)
+    assert best is not None
+    return best[0][2], accuracy, best[1]
 
 
 def load_data(
@@ -81,13 +87,13 @@ def load_data(
                 f"the dataset {str(data)!r} has {plural(total, 'class')} but the teacher's head "
                 f"has {num_classes} outputs: give the data the teacher was trained on"
             )
-        size = image_size
-        if size is None and teacher is not None:
-            size, by_size = infer_image_size(data, total, channels, teacher)
+        if image_size is None and teacher is not None:
+            size, by_size, out = infer_image_size(data, total, channels, teacher)
             note = {"inferred": size, "teacher_accuracy_by_size": by_size}
-        size = 32 if size is None else size
-        task = Task(os.fspath(data), tuple(range(total)), image_size=size, channels=channels)
-        out = task.load()
+        else:
+            size = 32 if image_size is None else image_size
+            task = Task(os.fspath(data), tuple(range(total)), image_size=size, channels=channels)
+            out = task.load()
     else:
         raise TypeError(
             "data must be a DatasetSplits, a Task, a registered dataset name or a path, got "
