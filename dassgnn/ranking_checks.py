@@ -5,6 +5,7 @@ the library's own (re-exported by `dassgnn.ranking`)."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -67,12 +68,8 @@ def check_ranker(
     from dassgnn.ranking import NotFittedError
 
     if method.needs_fit:
-        try:
-            method.score(task, teacher, archs)
-        except NotFittedError:
-            pass
-        else:
-            raise AssertionError(f"{method!r} scored before fit() without NotFittedError")
+        message = f"{method!r} scored before fit() without NotFittedError"
+        _refuses(NotFittedError, message, method.score, task, teacher, archs)
     assert method.fit(records) is method, "fit() must return self"
     assert _same(method.get_params(), settings), "fit() changed the constructor's settings"
     scores = method.score(task, teacher, archs)
@@ -85,12 +82,7 @@ def check_ranker(
         "a candidate's score depends on its position in the list"
     )
     for bad in ([], [Arch((1,) * 9, ((1,),) * 9)]):
-        try:
-            method.score(task, teacher, bad)
-        except ValueError:
-            pass
-        else:
-            raise AssertionError(f"score() accepted archs={bad!r}")
+        _refuses(ValueError, f"score() accepted archs={bad!r}", method.score, task, teacher, bad)
     measured = {a: 0.5 + 0.1 * i for i, a in enumerate(shots)}
     with_shots = method.score(task, teacher, archs, measured=measured)
     assert with_shots.shape == (num_archs,) and with_shots.dtype == np.float64, (
@@ -114,13 +106,20 @@ def check_ranker(
         {Arch((1,) * 9, ((1,),) * 9): 0.5},
         {archs[0]: 0.5},
     ):
-        try:
-            method.score(task, teacher, archs, measured=bad_measured)
-        except ValueError:
-            pass
-        else:
-            raise AssertionError(f"score() accepted measured={bad_measured!r}")
+        message = f"score() accepted measured={bad_measured!r}"
+        _refuses(ValueError, message, method.score, task, teacher, archs, measured=bad_measured)
     return scores
+
+
+def _refuses(
+    error: type[Exception], message: str, call: Callable[..., Any], *args: Any, **kwargs: Any
+) -> None:
+    """Raises ``AssertionError(message)`` unless ``call(*args, **kwargs)`` raises ``error``."""
+    try:
+        call(*args, **kwargs)
+    except error:
+        return
+    raise AssertionError(message)
 
 
 def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
