@@ -237,7 +237,9 @@ class DaSSRanker(RankingMethod):
         config = self.config_
         adapt = config.meta and config.adapt
         preds = np.zeros(len(archs))
-        shots = support.subset(range(1, len(support)))  # the measured students
+        shots = None  # the measured students, for the residual ridge
+        if config.residual_alpha > 0 and len(support) > 1:
+            shots = support.subset(range(1, len(support)))
         with torch.no_grad():
             members = []
             for model, metasgd in self.members_:
@@ -246,7 +248,7 @@ class DaSSRanker(RankingMethod):
                 if adapt and metasgd is not None:
                     params = adapt_on(model, metasgd, context, support, task=task)
                 ridge = None
-                if config.residual_alpha > 0 and len(shots):
+                if shots is not None:
                     assert shots.targets is not None
                     emb = model.embed_students(context, shots)
                     fitted = model.fuse(task, emb, shots.simple, params)
