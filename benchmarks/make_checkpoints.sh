@@ -10,7 +10,7 @@ out=dassgnn/assets/checkpoints
 mkdir -p "$out"
 dassgnn meta-train --method dass --out "$out/dass.pt" --quiet
 dassgnn meta-train --method dass_pooled --out "$out/dass_pooled.pt" --quiet
-# metad2a learns from scratch runs of meta-training tasks, which the committed records do not
-# hold yet (benchmarks/plans/meta_train_scratch.toml); once collected:
-#   dassgnn meta-train --method metad2a --out "$out/metad2a.pt" --quiet
+# metad2a learns from the scratch runs of the meta-training tasks
+# (benchmarks/plans/meta_train_scratch.toml and meta_train_scratch_new.toml).
+dassgnn meta-train --method metad2a --out "$out/metad2a.pt" --quiet
 ls -la "$out"

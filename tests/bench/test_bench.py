@@ -85,12 +85,14 @@ def test_bad_input_fails_before_any_work(tmp_path, capsys):
     assert not (tmp_path / "a").exists()
 
 
-def test_a_learned_method_without_data_or_checkpoint_is_explained(capsys):
+def test_a_learned_method_without_data_or_checkpoint_is_explained(tmp_path, monkeypatch, capsys):
+    import dassgnn.predictor.checkpoints as checkpoints
     from dassgnn.bench.runner import load_method
 
-    message = "no records with meta-train tasks of scratch runs"
+    monkeypatch.setattr(checkpoints, "checkpoint_path", lambda name: tmp_path / f"{name}.pt")
+    message = "no checkpoint at .*metad2a.pt, and no records with meta-train tasks of scratch runs"
     with (
-        RecordStore(default_store_path(), readonly=True) as store,
+        RecordStore(tmp_path / "empty.db") as store,
         pytest.raises(ValueError, match=message),
     ):
         load_method("metad2a", store, progress=False)
