@@ -53,6 +53,20 @@ def test_collect_stats_export(collected, capsys, tmp_path):
     assert {"arch_id", "test_acc", "params", "flops", "dataset"} <= set(table[0])
 
 
+def test_set_role(collected, capsys, tmp_path):
+    _, db = collected
+    copy = tmp_path / "copy.db"
+    assert main(["records", "snapshot", str(db), str(copy)]) == 0
+    with RecordStore(copy, readonly=True) as store:
+        key = store.tasks()[0].key
+        old = store.task_role(key)
+    assert main(["records", "set-role", str(copy), key, "pilot-rejected"]) == 0
+    assert f"{key}: role {old!r} -> 'pilot-rejected'" in capsys.readouterr().out
+    with RecordStore(copy, readonly=True) as store:
+        assert store.task_role(key) == "pilot-rejected"
+    assert main(["records", "set-role", str(copy), "nope", "meta-test"]) == 2
+
+
 def test_merge_reports_and_skips_duplicates(collected, capsys, tmp_path):
     _, db = collected
     target = tmp_path / "merged.db"

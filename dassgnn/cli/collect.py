@@ -183,6 +183,15 @@ def _snapshot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _set_role(args: argparse.Namespace) -> int:
+    from dassgnn.records import RecordStore
+
+    with RecordStore(args.store, create=False) as store:
+        old = store.set_role(args.task, args.role)
+    print(f"{args.task}: role {old!r} -> {args.role!r} in {args.store}")
+    return 0
+
+
 def _checkpoint(args: argparse.Namespace) -> int:
     from dassgnn.records import RecordStore
 
@@ -282,6 +291,11 @@ def add_parsers(sub: Any) -> None:
         "--force", action="store_true", help="also replace a file that is not a record store"
     )
     p.set_defaults(func=_snapshot)
+    p = rsub.add_parser("set-role", help="change a task's role (e.g. take it out of meta-training)")
+    p.add_argument("store", type=Path)
+    p.add_argument("task", help="a task key")
+    p.add_argument("role", help="the new role, e.g. pilot-rejected")
+    p.set_defaults(func=_set_role)
     p = rsub.add_parser("checkpoint", help="fold the WAL into the file (before committing it)")
     p.add_argument("store", type=Path)
     p.add_argument("--vacuum", action="store_true")

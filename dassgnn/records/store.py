@@ -147,6 +147,30 @@ class RecordStore(RunMixin, TeacherMixin):
             raise KeyError(f"no task {key!r} in {self._path}")
         return row["role"]
 
+    def set_role(self, key: str, role: str) -> str | None:
+        """Changes a recorded task's role, e.g. to take a task whose labels proved noise
+        out of meta-training (``"pilot-rejected"``); its runs stay. Change the role in
+        the task's plan too, or collecting that plan again into this store raises
+        [`RecordConflictError`][dassgnn.records.RecordConflictError].
+
+        Args:
+            key (str): The task's key.
+            role (str): The new role.
+
+        Returns:
+            str or None: The role it had.
+
+        Raises:
+            KeyError: If no task has this key.
+            ValueError: If ``role`` is not a non-empty str.
+        """
+        if not isinstance(role, str) or not role:
+            raise ValueError(f"role must be a non-empty str, got {role!r}")
+        old = self.task_role(key)
+        with self._transaction() as conn:
+            conn.execute("UPDATE tasks SET role = ? WHERE task_key = ?", (role, key))
+        return old
+
     def tasks(self, role: str | None = None) -> list[Task]:
         """Returns the recorded tasks, in the order they were added.
 

@@ -100,6 +100,18 @@ def test_tasks_roundtrip_and_roles(store):
         store.add_task(TASK.key)
 
 
+def test_set_role_takes_a_task_out_of_a_role(store):
+    assert store.set_role(TASK.key, "pilot-rejected") == "meta-train"
+    assert store.task_role(TASK.key) == "pilot-rejected"
+    assert store.tasks(role="meta-train") == []
+    with pytest.raises(RecordConflictError, match="pilot-rejected"):
+        store.add_task(TASK, role="meta-train")  # the plan must say so too
+    with pytest.raises(KeyError, match="nope"):
+        store.set_role("nope", "meta-test")
+    with pytest.raises(ValueError, match="role must be a non-empty str, got ''"):
+        store.set_role(TASK.key, "")
+
+
 def test_teacher_weights_roundtrip_fp16(store, teacher):
     tid, state = teacher
     assert tid == f"{TASK.key}/{SPACE.key}/{RECIPE.key}/s0"
