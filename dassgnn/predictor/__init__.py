@@ -32,6 +32,7 @@ from dassgnn.predictor.model import (
     DaSSPredictor,
     pairwise_rank_loss,
     prediction_loss,
+    soft_bound,
     support_loss,
     support_weights,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "prediction_loss",
     "prepare_context",
     "prepare_students",
+    "soft_bound",
     "support_loss",
     "support_set",
     "support_weights",

@@ -32,7 +32,7 @@ from dassgnn.predictor.inputs import (
     teacher_row,
 )
 from dassgnn.predictor.metasgd import MetaSGD, adapt_on
-from dassgnn.predictor.model import DaSSPredictor
+from dassgnn.predictor.model import DaSSPredictor, soft_bound
 from dassgnn.predictor.residual import ResidualRidge
 from dassgnn.predictor.training import TrainLog, meta_train
 from dassgnn.ranking import NotFittedError, RankingMethod, Teacher, register_ranker
@@ -232,7 +232,8 @@ class DaSSRanker(RankingMethod):
         """Predicted accuracies of ``archs`` given a task's context and support set: the
         mean over the ensemble's members, each adapted once on ``support`` (and, with
         ``residual_alpha``, corrected by a ridge of its residuals on the measured students),
-        the candidates scored in chunks of [`CHUNK`][dassgnn.predictor.CHUNK]."""
+        the candidates scored in chunks of [`CHUNK`][dassgnn.predictor.CHUNK], kept inside
+        $(0, 1)$ by [`soft_bound`][dassgnn.predictor.model.soft_bound] (order unchanged)."""
         self.check_is_fitted()
         config = self.config_
         adapt = config.meta and config.adapt
@@ -266,7 +267,7 @@ class DaSSRanker(RankingMethod):
                         pred = pred + ridge.correction(students.simple)
                     out.append(pred)
                 preds[start : start + len(part)] = torch.stack(out).double().mean(0).numpy()
-        return preds
+        return soft_bound(preds)
 
     def _score(
         self, task: Any, teacher: Teacher, archs: list[Arch], measured: dict[Arch, float]

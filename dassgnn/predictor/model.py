@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -255,3 +256,38 @@ def support_loss(pred: Tensor, target: Tensor, config: PredictorConfig) -> Tenso
     meta-training, validation and prediction."""
     weight = support_weights(pred.numel(), config.teacher_weight)
     return prediction_loss(pred, target, config.rank_weight, weight)
+
+
+def soft_bound(pred: np.ndarray, low: float = 0.05, high: float = 0.95) -> np.ndarray:
+    r"""Predicted accuracies kept inside $(0, 1)$ without changing their order: the identity
+    on $[l, h]$ (``low``, ``high``), and beyond it a rational curve with slope 1 at the
+    joint that approaches 1 (or 0) but never reaches it, so distinct inputs stay distinct:
+
+    $$
+    b(y) = h + (1 - h) \frac{z}{1 + z}, \; z = \frac{y - h}{1 - h} \quad (y > h),
+    \qquad
+    b(y) = l - l \frac{z}{1 + z}, \; z = \frac{l - y}{l} \quad (y < l).
+    $$
+
+    The head's output is unbounded (a bounded output was worse on validation), so a
+    zero-shot prediction for a student of a 98 % teacher can exceed 100 %; the learned
+    ranking methods report this instead. Strictly increasing, so every rank correlation
+    is that of the raw output.
+
+    Args:
+        pred (np.ndarray): Raw predicted accuracies (fractions).
+        low (float, optional): Below this, squeezed towards 0. (default: `0.05`)
+        high (float, optional): Above this, squeezed towards 1. (default: `0.95`)
+
+    Shapes:
+        - input: any
+        - output: same as input
+    """
+    y = np.asarray(pred, dtype=np.float64)
+    out = y.copy()
+    up, down = y > high, y < low
+    z = (y[up] - high) / (1 - high)
+    out[up] = high + (1 - high) * z / (1 + z)
+    z = (low - y[down]) / low
+    out[down] = low - low * z / (1 + z)
+    return out

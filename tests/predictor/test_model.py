@@ -213,6 +213,25 @@ def test_pairwise_rank_loss():
     assert float(pairwise_rank_loss(torch.ones(3), torch.ones(3))) == 0.0
 
 
+def test_soft_bound_keeps_the_order_inside_zero_and_one():
+    from scipy.stats import spearmanr
+
+    from dassgnn.predictor.model import soft_bound
+
+    y = np.array([-50.0, -0.3, 0.0, 0.04, 0.05, 0.5, 0.95, 0.97, 1.006, 1.2, 3.0, 50.0])
+    b = soft_bound(y)
+    assert b.shape == y.shape
+    assert np.all((b > 0) & (b < 1))
+    assert np.all(np.diff(b) > 0)  # strictly increasing
+    assert spearmanr(b, y).statistic == 1.0
+    middle = (y >= 0.05) & (y <= 0.95)
+    np.testing.assert_allclose(b[middle], y[middle])
+    assert 0.96 < b[7] < 0.97 and 0.97 < b[8] < 0.98  # slope 1 at the joint, then flatter
+    eps = 1e-6  # continuous at the joints
+    assert abs(soft_bound(np.array([0.95 + eps]))[0] - 0.95) < 2 * eps
+    assert abs(soft_bound(np.array([0.05 - eps]))[0] - 0.05) < 2 * eps
+
+
 def test_dropped_node_features_do_not_reach_the_gnn(episodes, small_space):
     stages = tuple(f"stage={s}" for s in range(6))
     config = TINY.replace(drop_node_features=stages)
