@@ -183,6 +183,24 @@ def test_the_committed_plan_keeps_meta_test_only_datasets_out_of_meta_training()
     assert {16, 24, 32} <= sizes and {1, 3} <= {j.task.channels for j in new}
 
 
+def test_no_plan_and_no_committed_task_meta_trains_on_a_meta_test_only_dataset():
+    from pathlib import Path
+
+    from dassgnn.data import META_TEST_ONLY
+    from dassgnn.records import RecordStore, default_store_path
+
+    plans = sorted((Path(__file__).parents[2] / "benchmarks" / "plans").glob("*.toml"))
+    assert plans, "benchmarks/plans/*.toml not found"
+    for plan in [_committed_plan(), *map(Plan.from_file, plans)]:
+        for job in plan.teacher_jobs():
+            if job.task.dataset in META_TEST_ONLY:
+                assert job.role == "meta-test", f"{plan.name}: {job.task.key} is {job.role}"
+    with RecordStore(default_store_path(), readonly=True) as store:
+        for task in store.tasks():
+            if task.dataset in META_TEST_ONLY:
+                assert store.task_role(task.key) == "meta-test", task.key
+
+
 def test_a_group_can_change_the_teacher_recipe():
     plan = Plan.from_dict(
         {
