@@ -74,6 +74,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "resid0.3": {"residual_alpha": 0.3},
     "resid1": {"residual_alpha": 1.0},
     "resid5": {"residual_alpha": 5.0},
+    "resid_cv": {"residual_alphas": (0.3, 1.0, 3.0, 10.0, 30.0)},
 }
 
 

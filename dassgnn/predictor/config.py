@@ -88,6 +88,10 @@ class PredictorConfig:
             architecture features, after adaptation
             ([`ResidualRidge`][dassgnn.predictor.residual.ResidualRidge]); `0` switches it
             off. (default: `0.0`)
+        residual_alphas (tuple[float, ...], optional): Several penalties for that ridge,
+            chosen per task by leave-one-out error on the measured students, with no
+            slope (no reordering) as one more candidate; overrides ``residual_alpha``.
+            (default: `()`, off)
         reliability_weighting (bool, optional): Weight each meta-training task's outer
             loss by its label reliability (clipped to $[0, 1]$; 1 where unknown).
             (default: `False`)
@@ -131,6 +135,7 @@ class PredictorConfig:
     reliability_weighting: bool = False
     bounded: bool = False
     residual_alpha: float = 0.0
+    residual_alphas: tuple[float, ...] = ()
     steps: int = 400
     meta_batch: int = 4
     query_size: int = 24
@@ -171,6 +176,17 @@ class PredictorConfig:
         set_("rank_weight", check_float(self.rank_weight, "rank_weight", minimum=0))
         set_("teacher_weight", check_float(self.teacher_weight, "teacher_weight", minimum=0))
         set_("residual_alpha", check_float(self.residual_alpha, "residual_alpha", minimum=0))
+        if isinstance(self.residual_alphas, (int, float, str)):
+            raise TypeError(
+                f"residual_alphas must be a list of penalties, got {self.residual_alphas!r}"
+            )
+        set_(
+            "residual_alphas",
+            tuple(
+                check_float(a, "residual_alphas", minimum=0, min_open=True)
+                for a in self.residual_alphas
+            ),
+        )
         set_(
             "min_reliability",
             check_float(self.min_reliability, "min_reliability", minimum=-1, maximum=1),
@@ -206,7 +222,7 @@ class PredictorConfig:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
         out = dataclasses.asdict(self)
-        for name in ("branches", "shots", "val_shots"):
+        for name in ("branches", "shots", "val_shots", "residual_alphas"):
             out[name] = list(getattr(self, name))
         return out
 

@@ -33,7 +33,7 @@ from dassgnn.predictor.inputs import (
 )
 from dassgnn.predictor.metasgd import MetaSGD, adapt_on
 from dassgnn.predictor.model import DaSSPredictor, soft_bound
-from dassgnn.predictor.residual import ResidualRidge
+from dassgnn.predictor.residual import residual_ridge
 from dassgnn.predictor.training import TrainLog, meta_train
 from dassgnn.ranking import NotFittedError, RankingMethod, Teacher, register_ranker
 from dassgnn.space import Arch, GraphSchema, SearchSpace, space_from_dict
@@ -231,7 +231,7 @@ class DaSSRanker(RankingMethod):
     ) -> np.ndarray:
         """Predicted accuracies of ``archs`` given a task's context and support set: the
         mean over the ensemble's members, each adapted once on ``support`` (and, with
-        ``residual_alpha``, corrected by a ridge of its residuals on the measured students),
+        ``residual_alpha(s)``, corrected by a ridge of its residuals on the measured students),
         the candidates scored in chunks of [`CHUNK`][dassgnn.predictor.CHUNK], kept inside
         $(0, 1)$ by [`soft_bound`][dassgnn.predictor.model.soft_bound] (order unchanged)."""
         self.check_is_fitted()
@@ -239,7 +239,7 @@ class DaSSRanker(RankingMethod):
         adapt = config.meta and config.adapt
         preds = np.zeros(len(archs))
         shots = None  # the measured students, for the residual ridge
-        if config.residual_alpha > 0 and len(support) > 1:
+        if residual_ridge(config) is not None and len(support) > 1:
             shots = support.subset(range(1, len(support)))
         with torch.no_grad():
             members = []
@@ -253,7 +253,8 @@ class DaSSRanker(RankingMethod):
                     assert shots.targets is not None
                     emb = model.embed_students(context, shots)
                     fitted = model.fuse(task, emb, shots.simple, params)
-                    ridge = ResidualRidge(config.residual_alpha)
+                    ridge = residual_ridge(config)
+                    assert ridge is not None
                     ridge.fit(fitted, shots.targets, shots.simple)
                 members.append((model, task, params, ridge))
             for start in range(0, len(archs), CHUNK):

@@ -18,9 +18,16 @@ with $Z$ the standardised features of the measured students. The mean residual
 $\bar r$ moves every prediction by the same amount (the ranking keeps it; predicted
 accuracies get the measured level); $w$ reorders the candidates. With fewer than
 ``min_shots`` measured students only $\bar r$ is added.
+
+Given several penalties, the ridge chooses per task, by leave-one-out squared error on the
+measured students, among them and no slope at all ($w = 0$): where the predictor's residuals
+are noise it leaves the ranking alone, where they follow the features it corrects them.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -34,7 +41,9 @@ class ResidualRidge:
     candidate's correction does not depend on the others).
 
     Args:
-        alpha (float): The ridge penalty on standardised features ($\\alpha > 0$).
+        alpha (float or Sequence[float]): The ridge penalty on standardised features
+            ($\\alpha > 0$); several are chosen among by leave-one-out error, with no
+            slope as one more candidate.
         min_shots (int, optional): Measured students needed for the slope $w$; fewer get
             only the mean residual. (default: `3`)
 
@@ -43,13 +52,18 @@ class ResidualRidge:
         - correction: features $(P, F)$ to $(P,)$
     """
 
-    def __init__(self, alpha: float, min_shots: int = 3) -> None:
-        self.alpha = check_float(alpha, "alpha", minimum=0, min_open=True)
+    def __init__(self, alpha: float | Sequence[float], min_shots: int = 3) -> None:
+        alphas = [alpha] if isinstance(alpha, (int, float)) else list(alpha)
+        if not alphas:
+            raise ValueError("alpha must be a penalty or a non-empty list of them, got []")
+        self.alphas = tuple(check_float(a, "alpha", minimum=0, min_open=True) for a in alphas)
+        self.alpha = self.alphas[0] if len(self.alphas) == 1 else self.alphas
         self.min_shots = check_int(min_shots, "min_shots", minimum=2)
 
     def fit(self, pred: Tensor, target: Tensor, features: Tensor) -> ResidualRidge:
         """Fits the correction on the measured students' predictions, accuracies and
-        simple features; returns ``self``."""
+        simple features; returns ``self``. ``alpha_`` is the penalty used (`None`: no
+        slope)."""
         if not (pred.shape == target.shape and features.shape[0] == pred.shape[0]):
             raise ValueError(
                 f"pred {tuple(pred.shape)}, target {tuple(target.shape)} and features "
@@ -57,15 +71,12 @@ class ResidualRidge:
             )
         x = features.double()
         resid = (target - pred).double()
-        self.offset_ = resid.mean() if resid.numel() else resid.new_zeros(())
-        self.mean_ = x.mean(0) if len(x) else x.new_zeros(x.shape[1])
-        std = x.std(0, unbiased=False) if len(x) > 1 else x.new_ones(x.shape[1])
-        self.std_ = torch.where(std > 1e-8, std, torch.ones_like(std))
-        self.weight_ = x.new_zeros(x.shape[1])
+        self.alpha_: float | None = None
         if len(x) >= self.min_shots:
-            z = (x - self.mean_) / self.std_
-            gram = z.T @ z + self.alpha * torch.eye(z.shape[1], dtype=z.dtype)
-            self.weight_ = torch.linalg.solve(gram, z.T @ (resid - self.offset_))
+            self.alpha_ = self.alphas[0]
+            if len(self.alphas) > 1:
+                self.alpha_ = _leave_one_out(x, resid, self.alphas, self.min_shots)
+        self.offset_, self.mean_, self.std_, self.weight_ = _solve(x, resid, self.alpha_)
         return self
 
     def correction(self, features: Tensor) -> Tensor:
@@ -75,3 +86,44 @@ class ResidualRidge:
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(alpha={self.alpha}, min_shots={self.min_shots})"
+
+
+def residual_ridge(config: Any) -> ResidualRidge | None:
+    """The residual ridge a [`PredictorConfig`][dassgnn.predictor.PredictorConfig] asks
+    for (``residual_alphas``, else ``residual_alpha``), or `None`."""
+    if config.residual_alphas:
+        return ResidualRidge(config.residual_alphas)
+    return ResidualRidge(config.residual_alpha) if config.residual_alpha > 0 else None
+
+
+def _solve(x: Tensor, resid: Tensor, alpha: float | None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Offset, feature mean and deviation, and slope of one ridge (no slope for `None`)."""
+    offset = resid.mean() if resid.numel() else resid.new_zeros(())
+    mean = x.mean(0) if len(x) else x.new_zeros(x.shape[1])
+    std = x.std(0, unbiased=False) if len(x) > 1 else x.new_ones(x.shape[1])
+    std = torch.where(std > 1e-8, std, torch.ones_like(std))
+    weight = x.new_zeros(x.shape[1])
+    if alpha is not None:
+        z = (x - mean) / std
+        gram = z.T @ z + alpha * torch.eye(z.shape[1], dtype=z.dtype)
+        weight = torch.linalg.solve(gram, z.T @ (resid - offset))
+    return offset, mean, std, weight
+
+
+def _leave_one_out(
+    x: Tensor, resid: Tensor, alphas: Sequence[float], min_shots: int
+) -> float | None:
+    """The candidate (a penalty, or `None` for no slope) of least leave-one-out squared
+    error; no slope wins ties."""
+    best: float | None = None
+    best_err = float("inf")
+    for alpha in (None, *alphas):
+        err = 0.0
+        for i in range(len(x)):
+            keep = [j for j in range(len(x)) if j != i]
+            use = alpha if len(keep) >= min_shots else None
+            offset, mean, std, weight = _solve(x[keep], resid[keep], use)
+            err += float((offset + ((x[i] - mean) / std) @ weight - resid[i]) ** 2)
+        if err < best_err - 1e-12:
+            best, best_err = alpha, err
+    return best

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from dassgnn.metrics import spearman, support_draws
 from dassgnn.predictor.metasgd import Episode, MetaSGD, adapted
 from dassgnn.predictor.model import DaSSPredictor, prediction_loss
-from dassgnn.predictor.residual import ResidualRidge
+from dassgnn.predictor.residual import residual_ridge
 
 
 def evaluate(
@@ -78,10 +78,10 @@ def evaluate(
                     idx = torch.as_tensor(rest, dtype=torch.long)
                     simple = ep.students.simple
                     pred = model.fuse(task, student_emb[idx], simple[idx], params)
-                    if model.config.residual_alpha > 0 and len(picked):
+                    ridge = residual_ridge(model.config)
+                    if ridge is not None and len(picked):
                         shot = torch.as_tensor(picked, dtype=torch.long)
                         fitted = model.fuse(task, student_emb[shot], simple[shot], params)
-                        ridge = ResidualRidge(model.config.residual_alpha)
                         pred = pred + ridge.fit(fitted, accs, simple[shot]).correction(simple[idx])
                 rhos.append(spearman(pred.numpy(), truth[rest]))
             out[k].append(float(np.nanmean(rhos)))

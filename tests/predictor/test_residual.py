@@ -62,3 +62,41 @@ def test_constant_features_and_bad_input():
     with pytest.raises(ValueError, match="must describe the same students"):
         ResidualRidge(alpha=1.0).fit(pred, pred[:3], features)
     assert str(ResidualRidge(alpha=2.0)) == "ResidualRidge(alpha=2.0, min_shots=3)"
+
+
+def test_several_penalties_are_chosen_by_leave_one_out():
+    alphas = (0.1, 1.0, 10.0)
+    features, pred = _students(12)
+    z = (features - features.mean(0)) / features.std(0, unbiased=False)
+    structured = pred + 0.03 * z[:, 2]  # residuals that follow a feature: a slope is chosen
+    ridge = ResidualRidge(alpha=alphas).fit(pred, structured, features)
+    assert ridge.alpha_ in alphas and ridge.alpha == alphas
+    err = (pred + ridge.correction(features) - structured).abs().max()
+    assert float(err) < 0.01
+    # residuals that are noise independent of the features: mostly no slope at all
+    chosen = []
+    for seed in range(10):
+        g = torch.Generator().manual_seed(100 + seed)
+        noisy = pred + 0.01 * torch.randn(12, generator=g)
+        chosen.append(ResidualRidge(alpha=alphas).fit(pred, noisy, features).alpha_)
+    assert chosen.count(None) >= 6, chosen
+    without = ResidualRidge(alpha=alphas).fit(pred, pred + 0.02, features)
+    assert without.alpha_ is None  # a constant residual: only the level moves
+    assert torch.allclose(without.correction(features), torch.full((12,), 0.02, dtype=torch.float))
+    with pytest.raises(ValueError, match="non-empty list"):
+        ResidualRidge(alpha=[])
+
+
+def test_the_config_builds_the_residual_ridge():
+    from dassgnn.predictor import PredictorConfig
+    from dassgnn.predictor.residual import residual_ridge
+
+    assert residual_ridge(PredictorConfig()) is None
+    assert residual_ridge(PredictorConfig(residual_alpha=2.0)).alpha == 2.0
+    config = PredictorConfig(residual_alpha=2.0, residual_alphas=[1.0, 10.0])
+    assert residual_ridge(config).alpha == (1.0, 10.0)
+    assert PredictorConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(TypeError, match="residual_alphas must be a list"):
+        PredictorConfig(residual_alphas=1.0)
+    with pytest.raises(ValueError, match="residual_alphas"):
+        PredictorConfig(residual_alphas=[0.0])
