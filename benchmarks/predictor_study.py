@@ -154,6 +154,13 @@ def main() -> None:
         default=[],
         help="leave the meta-training tasks of these datasets out of training (not of validation)",
     )
+    parser.add_argument(
+        "--val-datasets",
+        nargs="+",
+        default=[],
+        help="validate on every meta-training task of these datasets and train on none of "
+        "them (a held-out domain) instead of --val-tasks chosen tasks",
+    )
     parser.add_argument("--test", action="store_true", help="also report the meta-test tasks")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
     args = parser.parse_args()
@@ -161,10 +168,12 @@ def main() -> None:
 
     store = RecordStore(args.store or default_store_path(), readonly=True)
     keys = task_keys(store, "meta-train")
-    val = choose_val_tasks(store, keys, args.val_tasks)
-    train = [
-        k for k in keys if k not in val and store.get_task(k).dataset not in args.exclude_datasets
-    ]
+    if args.val_datasets:
+        val = [k for k in keys if store.get_task(k).dataset in args.val_datasets]
+    else:
+        val = choose_val_tasks(store, keys, args.val_tasks)
+    left_out = set(args.exclude_datasets) | set(args.val_datasets)
+    train = [k for k in keys if k not in val and store.get_task(k).dataset not in left_out]
     test = task_keys(store, "meta-test") if args.test else []
     base = PredictorConfig()
     t0 = time.perf_counter()
