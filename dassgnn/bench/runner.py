@@ -52,17 +52,26 @@ def _sha256(path: Path) -> str | None:
 
 
 def _git_commit() -> str | None:
+    """The checkout's commit, with ``-dirty`` where tracked files differ from it."""
+    here = Path(dassgnn.__file__).parent
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(dassgnn.__file__).parent,
-            capture_output=True,
-            text=True,
-            timeout=10,
+        head, status = (
+            subprocess.run(cmd, cwd=here, capture_output=True, text=True, timeout=10).stdout
+            for cmd in (
+                ["git", "rev-parse", "HEAD"],
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+            )
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None
+    commit = head.strip()
+    return (commit + ("-dirty" if status.strip() else "")) or None
+
+
+def _short(commit: str | None) -> str:
+    if not commit:
+        return "unknown"
+    return commit[:10] + ("-dirty" if commit.endswith("-dirty") else "")
 
 
 def check_config(config: BenchConfig, store: Any, out: Path) -> None:
@@ -119,8 +128,9 @@ def select_tasks(config: BenchConfig, store: Any) -> tuple[list[str], list[dict[
 def provenance(
     config: BenchConfig, store_path: Path, methods: dict[str, RankingMethod]
 ) -> dict[str, Any]:
-    """What the results were made with: versions, device, seeds, hashes of the
-    records and of the checkpoints the methods were loaded from."""
+    """What the results were made with: versions, the git commit, device, seeds, hashes
+    of the records and of the checkpoints the methods were loaded from (taken when the
+    run starts, so a commit made while it runs is not claimed)."""
     import torch_geometric
 
     return {
@@ -182,6 +192,7 @@ def run_benchmark(
     for s in skipped:
         print(f"skipped {s['task']}: {s['reason']}", flush=True)
     methods, skipped_methods = _load_methods(config, store, progress)
+    made_with = provenance(config, store_path, methods)  # the code and data at the start
     (out / "plots").mkdir(exist_ok=True)
     for stale in (out / "plots").glob("*.png"):  # plots of tasks not in this run go
         stale.unlink()
@@ -189,7 +200,7 @@ def run_benchmark(
     for key in tqdm(keys, desc="tasks", disable=not progress):
         _bench_task(load_bench_task(store, key), methods, config, out, progress, got)
     results = {
-        "provenance": provenance(config, store_path, methods),
+        "provenance": made_with,
         "tasks": got.tasks,
         "skipped_tasks": skipped,
         "skipped_methods": skipped_methods,
@@ -338,7 +349,7 @@ def markdown(results: dict[str, Any]) -> str:
     p = results["provenance"]
     parts = [
         f"# Benchmark results ({p['config']['name']})",
-        f"dassgnn {p['dassgnn']} (commit {str(p['git_commit'])[:10]}), torch {p['torch']}, "
+        f"dassgnn {p['dassgnn']} (commit {_short(p['git_commit'])}), torch {p['torch']}, "
         f"PyG {p['torch_geometric']}, {p['device']}, {p['date']}; "
         f"{results['wall_seconds'] / 60:.1f} min. "
         f"Records sha256 `{str(p['records_sha256'])[:16]}`.",
