@@ -287,7 +287,7 @@ def soft_bound(pred: np.ndarray, low: float = 0.05, high: float = 0.95) -> np.nd
     out = y.copy()
     up, down = y > high, y < low
     z = (y[up] - high) / (1 - high)
-    out[up] = high + (1 - high) * z / (1 + z)
+    out[up] = high + (1 - high) * (1 - 1 / (1 + z))  # z / (1 + z), finite at z = inf
     z = (low - y[down]) / low
-    out[down] = low - low * z / (1 + z)
+    out[down] = low - low * (1 - 1 / (1 + z))
     return out

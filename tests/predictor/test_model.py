@@ -227,6 +227,8 @@ def test_soft_bound_keeps_the_order_inside_zero_and_one():
     middle = (y >= 0.05) & (y <= 0.95)
     np.testing.assert_allclose(b[middle], y[middle])
     assert 0.96 < b[7] < 0.97 and 0.97 < b[8] < 0.98  # slope 1 at the joint, then flatter
+    edge = soft_bound(np.array([np.nan, np.inf, -np.inf]))
+    assert np.isnan(edge[0]) and edge[1] == 1.0 and edge[2] == 0.0
     eps = 1e-6  # continuous at the joints
     assert abs(soft_bound(np.array([0.95 + eps]))[0] - 0.95) < 2 * eps
     assert abs(soft_bound(np.array([0.05 - eps]))[0] - 0.05) < 2 * eps
