@@ -3,27 +3,21 @@ writes the results folder (JSON with provenance, Markdown, plots)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import platform
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
-import dassgnn
 from dassgnn.bench import plots
 from dassgnn.bench.config import BenchConfig
 from dassgnn.bench.correlation import compare_with_size, correlation_rows, score_methods
 from dassgnn.bench.few_shot import few_shot_rows, few_shot_verdict
+from dassgnn.bench.provenance import provenance, short_commit
 from dassgnn.bench.report import (
     comparison_table,
     few_shot_table,
@@ -39,39 +33,6 @@ from dassgnn.bench.tasks import BenchTask, load_bench_task, missing_data
 from dassgnn.data import META_TEST_ONLY
 from dassgnn.predictor.checkpoints import load_ranker
 from dassgnn.ranking import RankingMethod, list_rankers
-
-
-def _sha256(path: Path) -> str | None:
-    if not path.is_file():
-        return None
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _git_commit() -> str | None:
-    """The checkout's commit, with ``-dirty`` where tracked files differ from it."""
-    here = Path(dassgnn.__file__).parent
-    try:
-        head, status = (
-            subprocess.run(cmd, cwd=here, capture_output=True, text=True, timeout=10).stdout
-            for cmd in (
-                ["git", "rev-parse", "HEAD"],
-                ["git", "status", "--porcelain", "--untracked-files=no"],
-            )
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    commit = head.strip()
-    return (commit + ("-dirty" if status.strip() else "")) or None
-
-
-def _short(commit: str | None) -> str:
-    if not commit:
-        return "unknown"
-    return commit[:10] + ("-dirty" if commit.endswith("-dirty") else "")
 
 
 def check_config(config: BenchConfig, store: Any, out: Path) -> None:
@@ -123,35 +84,6 @@ def select_tasks(config: BenchConfig, store: Any) -> tuple[list[str], list[dict[
         else:
             skipped.append({"task": task.key, "reason": reason})
     return chosen, skipped
-
-
-def provenance(
-    config: BenchConfig, store_path: Path, methods: dict[str, RankingMethod]
-) -> dict[str, Any]:
-    """What the results were made with: versions, the git commit, device, seeds, hashes
-    of the records and of the checkpoints the methods were loaded from (taken when the
-    run starts, so a commit made while it runs is not claimed)."""
-    import torch_geometric
-
-    return {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "dassgnn": dassgnn.__version__,
-        "git_commit": _git_commit(),
-        "torch": torch.__version__,
-        "torch_geometric": torch_geometric.__version__,
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "device": config.device,
-        "cpu_threads": torch.get_num_threads(),
-        "records": str(store_path),
-        "records_sha256": _sha256(store_path),
-        "checkpoints": {
-            m: {"path": str(path), "sha256": _sha256(Path(path))}
-            for m, method in methods.items()
-            if (path := getattr(method, "checkpoint_", None)) is not None
-        },
-        "config": config.to_dict(),
-    }
 
 
 @dataclass
@@ -349,7 +281,7 @@ def markdown(results: dict[str, Any]) -> str:
     p = results["provenance"]
     parts = [
         f"# Benchmark results ({p['config']['name']})",
-        f"dassgnn {p['dassgnn']} (commit {_short(p['git_commit'])}), torch {p['torch']}, "
+        f"dassgnn {p['dassgnn']} (commit {short_commit(p['git_commit'])}), torch {p['torch']}, "
         f"PyG {p['torch_geometric']}, {p['device']}, {p['date']}; "
         f"{results['wall_seconds'] / 60:.1f} min. "
         f"Records sha256 `{str(p['records_sha256'])[:16]}`.",

@@ -141,3 +141,11 @@ def test_the_verdict_names_a_winner_only_where_the_labels_can_tell():
     assert lines[1].startswith("digits-10way-bbbb: not discriminating") and "diswot" not in lines[1]
     assert lines[2].startswith("Mean over the 1 discriminating tasks: dass ρ 0.90")
     assert len(lines) == 3  # one line a task, one for the means: nothing said twice
+
+
+def test_provenance_names_the_commit_and_marks_a_dirty_tree():
+    from dassgnn.bench.provenance import short_commit
+
+    assert short_commit("0123456789abcdef") == "0123456789"
+    assert short_commit("0123456789abcdef-dirty") == "0123456789-dirty"
+    assert short_commit(None) == "unknown"
