@@ -238,9 +238,8 @@ class DaSSRanker(RankingMethod):
         config = self.config_
         adapt = config.meta and config.adapt
         preds = np.zeros(len(archs))
-        shots = None  # the measured students, for the residual ridge
-        if residual_ridge(config) is not None and len(support) > 1:
-            shots = support.subset(range(1, len(support)))
+        with_ridge = residual_ridge(config) is not None and len(support) > 1
+        shots = support.subset(range(1, len(support))) if with_ridge else None
         with torch.no_grad():
             members = []
             for model, metasgd in self.members_:
@@ -248,13 +247,10 @@ class DaSSRanker(RankingMethod):
                 params = None
                 if adapt and metasgd is not None:
                     params = adapt_on(model, metasgd, context, support, task=task)
-                ridge = None
-                if shots is not None:
-                    assert shots.targets is not None
+                ridge = residual_ridge(config) if shots is not None else None
+                if ridge is not None and shots is not None and shots.targets is not None:
                     emb = model.embed_students(context, shots)
                     fitted = model.fuse(task, emb, shots.simple, params)
-                    ridge = residual_ridge(config)
-                    assert ridge is not None
                     ridge.fit(fitted, shots.targets, shots.simple)
                 members.append((model, task, params, ridge))
             for start in range(0, len(archs), CHUNK):

@@ -43,6 +43,7 @@ def evaluate(
     model.eval()
     out: dict[int, list[float]] = {int(k): [] for k in shots}
     use_support = metasgd is not None and adapt
+    ridge = residual_ridge(model.config)  # refitted on each support draw
     for e, ep in enumerate(episodes):
         assert ep.students.targets is not None
         truth = ep.students.targets.numpy()
@@ -78,7 +79,6 @@ def evaluate(
                     idx = torch.as_tensor(rest, dtype=torch.long)
                     simple = ep.students.simple
                     pred = model.fuse(task, student_emb[idx], simple[idx], params)
-                    ridge = residual_ridge(model.config)
                     if ridge is not None and len(picked):
                         shot = torch.as_tensor(picked, dtype=torch.long)
                         fitted = model.fuse(task, student_emb[shot], simple[shot], params)
