@@ -4,6 +4,7 @@ memory, beside the naive per-student loop.
     python benchmarks/rank_speed.py                          # 10,000 candidates, 10 measured
     python benchmarks/rank_speed.py --candidates 100000 --shots 10
     python benchmarks/rank_speed.py --device cuda --candidates 10000
+    python benchmarks/rank_speed.py --parts                  # + where one chunk's time goes
 
 The task is the shipped MNIST-5k (10 classes) with a teacher of the default space, trained
 here for one epoch (its accuracy does not matter for speed). ``--shots`` students are
@@ -13,7 +14,10 @@ so that memory does not grow with the pool. The predictor is the committed check
 ``--checkpoint``). The naive loop (build each student, remap the teacher into it, run it on
 the noise, score it alone) is timed on ``--naive`` students and scaled to all the candidates
 (stated as such). Peak memory is the process's maximum resident set size, read after the
-end-to-end call (the teacher's training, before it, is small).
+end-to-end call (the teacher's training, before it, is small). ``--parts`` also times the
+pieces of one chunk of candidates, one after the other: the simple features, the functional
+maps, the graph batch, the architecture GNN, and all of the students' embedding (the GNN
+again included) with the fusion.
 """
 
 from __future__ import annotations
@@ -21,18 +25,58 @@ from __future__ import annotations
 import argparse
 import resource
 import time
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
 from dassgnn.data import Task
 from dassgnn.kd import Recipe, train_teacher
-from dassgnn.predictor import DaSSRanker, default_checkpoint_path
+from dassgnn.predictor import CHUNK, DaSSRanker, default_checkpoint_path
+from dassgnn.predictor.inputs import functional_maps, prepare_context, prepare_students
 from dassgnn.ranking import Teacher
 from dassgnn.space import ResNetSpace
 
 
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _parts(
+    ranker: DaSSRanker, space: ResNetSpace, teacher: Teacher, data: Any, archs: list[Any]
+) -> None:
+    """Seconds of each piece of scoring one chunk (the first member, no adaptation)."""
+    config, (model, _) = ranker.config_, ranker.members_[0]
+    part = archs[:CHUNK]
+    k, c, size = data.num_classes, data.channels, data.image_size
+    times: dict[str, float] = {}
+
+    def timed(name: str, call: Callable[[], Any]) -> Any:
+        t = time.perf_counter()
+        out = call()
+        times[name] = time.perf_counter() - t
+        return out
+
+    with torch.no_grad():
+        assert teacher.accuracy is not None  # main() gives the teacher its test accuracy
+        context = prepare_context(config, space, teacher.model, data, teacher.accuracy)
+        timed("simple features", lambda: space.arch_features(part, k, c, size))
+        grams = timed(
+            "functional maps", lambda: functional_maps(space, teacher.model, part, config.noise)
+        )
+        timed("graph batch", lambda: space.graph_batch(part))
+        students = prepare_students(
+            config, space, teacher.model, data, part, grams=grams, one_batch=True
+        )
+        timed("architecture GNN", lambda: model.arch(students.batch))
+        task = model.embed_task(context)
+        timed(
+            "embed all + fuse",
+            lambda: model.fuse(task, model.embed_students(context, students), students.simple),
+        )
+    print(f"one chunk of {len(part)} candidates, piece by piece:")
+    for name, seconds in times.items():
+        print(f"  {name:<18} {seconds:6.3f} s")
 
 
 def main() -> None:
@@ -43,6 +87,7 @@ def main() -> None:
     parser.add_argument("--naive", type=int, default=50, help="students timed in the naive loop")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--parts", action="store_true", help="time the pieces of one chunk")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -68,6 +113,8 @@ def main() -> None:
         f"{total:.2f} s, {1e3 * total / len(archs):.3f} ms a candidate; "
         f"peak RSS {_peak_mb():.0f} MB"
     )
+    if args.parts:
+        _parts(ranker, space, teacher, data, archs)
     n = min(args.naive, len(archs))
     noise = ranker.config_.noise.make(data.channels).to(args.device)
     t = time.perf_counter()
